@@ -1,0 +1,133 @@
+package election
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/incumbent-io/incumbent/store"
+)
+
+// Default timings: the values the Kubernetes control-plane components use.
+const (
+	DefaultLeaseDuration = 15 * time.Second
+	DefaultRenewDeadline = 10 * time.Second
+	DefaultRetryPeriod   = 2 * time.Second
+	DefaultGrace         = 4 * time.Second
+	DefaultDrift         = 0.01
+)
+
+// Config describes one candidate in one election. The zero value of each
+// timing field means its default; Validate rejects combinations that cannot
+// keep leadership exclusive.
+type Config struct {
+	// Store keeps the election's record. Required.
+	Store store.Store
+	// Identity names this candidate in the record, for example the pod name.
+	// Required. Two processes with the same identity are told apart by a
+	// random instance marker and never both lead.
+	Identity string
+
+	// LeaseDuration is how long followers wait, after they last saw the
+	// record change, before they take it over. Default 15s.
+	LeaseDuration time.Duration
+	// RenewDeadline is how long a leader keeps acting without a successful
+	// renewal, counted from when it sent the last renewal that succeeded.
+	// At that moment the term's context is cancelled. Default 10s.
+	RenewDeadline time.Duration
+	// RetryPeriod is the interval between renewals, and between reads of the
+	// record while the watch is down. Default 2s.
+	RetryPeriod time.Duration
+	// Grace is how long the leader's work may take to stop once its term's
+	// context is cancelled. Default 4s.
+	Grace time.Duration
+	// Drift bounds the relative difference between the clock rates of any two
+	// candidates. Default 0.01 (1%).
+	Drift float64
+
+	// Lead is called, in its own goroutine, at the start of every term this
+	// candidate wins. It must stop acting and return within Grace once
+	// term.Context() is done. The lease is released only after it returns.
+	// If it returns while the term is still valid, the candidate resigns.
+	// When nil, terms simply last until they end.
+	Lead func(term *Term)
+
+	// Logger receives the elector's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Metrics receives leader-side measurements. Default: none.
+	Metrics Metrics
+}
+
+// withDefaults returns c with every zero timing field set to its default.
+func (c Config) withDefaults() Config {
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = DefaultLeaseDuration
+	}
+	if c.RenewDeadline == 0 {
+		c.RenewDeadline = DefaultRenewDeadline
+	}
+	if c.RetryPeriod == 0 {
+		c.RetryPeriod = DefaultRetryPeriod
+	}
+	if c.Grace == 0 {
+		c.Grace = DefaultGrace
+	}
+	if c.Drift == 0 {
+		c.Drift = DefaultDrift
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = nopMetrics{}
+	}
+	return c
+}
+
+// ErrInvalidConfig is wrapped by every error Validate returns.
+var ErrInvalidConfig = errors.New("invalid election config")
+
+// Validate checks c, after defaults are applied, against the rules that keep
+// leadership exclusive:
+//
+//	renewDeadline*(1+drift) + grace < leaseDuration*(1-drift)
+//	retryPeriod <= renewDeadline/2
+//
+// The first makes a leader's work stop, by its own clock, before any
+// follower's clock can say that the lease expired. The second leaves room
+// for at least two renewal attempts before the deadline. Each error names
+// the field and the rule it breaks.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Store == nil:
+		return bad("Store is required")
+	case c.Identity == "":
+		return bad("Identity must not be empty")
+	case len(c.Identity) > 253:
+		return bad("Identity must be at most 253 characters, got %d", len(c.Identity))
+	case c.LeaseDuration < 0:
+		return bad("LeaseDuration must be positive, got %v", c.LeaseDuration)
+	case c.RenewDeadline < 0:
+		return bad("RenewDeadline must be positive, got %v", c.RenewDeadline)
+	case c.RetryPeriod < 0:
+		return bad("RetryPeriod must be positive, got %v", c.RetryPeriod)
+	case c.Grace < 0:
+		return bad("Grace must be positive, got %v", c.Grace)
+	case c.Drift < 0 || c.Drift >= 0.5:
+		return bad("Drift must be in [0, 0.5), got %v", c.Drift)
+	case 2*c.RetryPeriod > c.RenewDeadline:
+		return bad("RetryPeriod (%v) must be at most half of RenewDeadline (%v)", c.RetryPeriod, c.RenewDeadline)
+	}
+	hold := time.Duration(float64(c.RenewDeadline)*(1+c.Drift)) + c.Grace
+	wait := time.Duration(float64(c.LeaseDuration) * (1 - c.Drift))
+	if hold >= wait {
+		return bad("RenewDeadline*(1+Drift) + Grace (%v) must be less than LeaseDuration*(1-Drift) (%v): with RenewDeadline %v, Grace %v, Drift %v, LeaseDuration must exceed %v",
+			hold, wait, c.RenewDeadline, c.Grace, c.Drift, time.Duration(float64(hold)/(1-c.Drift)).Round(time.Millisecond))
+	}
+	return nil
+}

@@ -1,0 +1,328 @@
+// Package kube keeps an election's record in a Kubernetes
+// coordination.k8s.io/v1 Lease, field for field as client-go's LeaseLock
+// writes it, so that incumbent candidates and client-go leaderelection
+// candidates sharing one Lease exclude each other. Facts that client-go has
+// no field for live in annotations under incumbent.io/.
+//
+// Every write is an Update carrying the resourceVersion that was read, so
+// the API server refuses it with 409 Conflict when somebody wrote in
+// between. Labels, other annotations and spec fields this package does not
+// own (preferredHolder, strategy) are preserved.
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	coordclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
+
+	"github.com/incumbent-io/incumbent/store"
+)
+
+// Annotations incumbent writes on the Lease beside client-go's fields.
+const (
+	AnnotationInstance         = "incumbent.io/instance"
+	AnnotationHandoffTo        = "incumbent.io/handoff-to"
+	AnnotationTransferTo       = "incumbent.io/transfer-to"
+	AnnotationReleaseRequested = "incumbent.io/release-requested"
+)
+
+// Default rate limits of the lease client: generous for one election, and
+// separate from any other client of the process, so that a busy controller
+// cannot starve renewals.
+const (
+	DefaultQPS   = 20
+	DefaultBurst = 40
+)
+
+// Store is the Lease-backed store.Store of one election.
+type Store struct {
+	leases    coordclient.LeaseInterface
+	namespace string
+	name      string
+
+	mu   sync.Mutex
+	last *coordinationv1.Lease // the newest Lease read or written
+}
+
+// Options tune the client that New builds.
+type Options struct {
+	// QPS and Burst limit the lease client's requests. Zero means the
+	// defaults above.
+	QPS   float32
+	Burst int
+	// UserAgent identifies the client to the API server. Default
+	// "incumbent".
+	UserAgent string
+}
+
+// New returns a Store for the Lease namespace/name, talking to the API
+// server described by cfg through a client of its own: its own rate limiter
+// and connection, so that lease traffic is never queued behind other work.
+func New(cfg *rest.Config, namespace, name string, opts Options) (*Store, error) {
+	if err := validateName(namespace, name); err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return nil, errors.New("kube store: a rest.Config is required")
+	}
+	c := rest.CopyConfig(cfg)
+	if opts.QPS == 0 {
+		opts.QPS = DefaultQPS
+	}
+	if opts.Burst == 0 {
+		opts.Burst = DefaultBurst
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "incumbent"
+	}
+	if opts.QPS < 0 || opts.Burst < 0 {
+		return nil, fmt.Errorf("kube store: QPS and Burst must not be negative (got %v, %d)", opts.QPS, opts.Burst)
+	}
+	c.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(opts.QPS, opts.Burst)
+	c.UserAgent = opts.UserAgent
+	cs, err := kubernetes.NewForConfig(c)
+	if err != nil {
+		return nil, fmt.Errorf("kube store: build client: %w", err)
+	}
+	return NewForClient(cs.CoordinationV1(), namespace, name)
+}
+
+// NewForClient returns a Store that uses the given client as it is.
+func NewForClient(client coordclient.LeasesGetter, namespace, name string) (*Store, error) {
+	if err := validateName(namespace, name); err != nil {
+		return nil, err
+	}
+	return &Store{leases: client.Leases(namespace), namespace: namespace, name: name}, nil
+}
+
+func validateName(namespace, name string) error {
+	if msgs := validation.IsDNS1123Label(namespace); len(msgs) > 0 {
+		return fmt.Errorf("kube store: invalid namespace %q: %s", namespace, msgs[0])
+	}
+	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
+		return fmt.Errorf("kube store: invalid lease name %q: %s", name, msgs[0])
+	}
+	return nil
+}
+
+// String names the Lease, e.g. "lease default/db".
+func (s *Store) String() string { return "lease " + s.namespace + "/" + s.name }
+
+// Namespace and Name locate the Lease.
+func (s *Store) Namespace() string { return s.namespace }
+func (s *Store) Name() string      { return s.name }
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context) (store.Record, error) {
+	l, err := s.leases.Get(ctx, s.name, metav1.GetOptions{})
+	if err != nil {
+		return store.Record{}, s.wrap("get", err)
+	}
+	s.remember(l)
+	return RecordOf(l), nil
+}
+
+// Create implements store.Store.
+func (s *Store) Create(ctx context.Context, rec store.Record) (store.Record, error) {
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: s.namespace}}
+	apply(l, rec)
+	got, err := s.leases.Create(ctx, l, metav1.CreateOptions{})
+	if err != nil {
+		return store.Record{}, s.wrap("create", err)
+	}
+	s.remember(got)
+	return RecordOf(got), nil
+}
+
+// Update implements store.Store. It starts from the Lease as it was read at
+// rec.Version, so that fields and annotations it does not own survive.
+func (s *Store) Update(ctx context.Context, rec store.Record) (store.Record, error) {
+	base := s.recall(rec.Version)
+	if base == nil {
+		l, err := s.leases.Get(ctx, s.name, metav1.GetOptions{})
+		if err != nil {
+			return store.Record{}, s.wrap("update", err)
+		}
+		s.remember(l)
+		if l.ResourceVersion != rec.Version {
+			return store.Record{}, fmt.Errorf("update %s: %w: resourceVersion is %s, not %s", s, store.ErrConflict, l.ResourceVersion, rec.Version)
+		}
+		base = l
+	}
+	l := base.DeepCopy()
+	apply(l, rec)
+	got, err := s.leases.Update(ctx, l, metav1.UpdateOptions{})
+	if err != nil {
+		return store.Record{}, s.wrap("update", err)
+	}
+	s.remember(got)
+	return RecordOf(got), nil
+}
+
+// Watch implements store.Store with a watch on the single Lease.
+func (s *Store) Watch(ctx context.Context, after string) (<-chan store.Event, error) {
+	w, err := s.leases.Watch(ctx, metav1.ListOptions{
+		FieldSelector:       "metadata.name=" + s.name,
+		ResourceVersion:     after,
+		AllowWatchBookmarks: true,
+	})
+	if err != nil {
+		return nil, s.wrap("watch", err)
+	}
+	out := make(chan store.Event)
+	go func() {
+		defer close(out)
+		defer w.Stop()
+		send := func(ev store.Event) bool {
+			select {
+			case out <- ev:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for {
+			var ev watch.Event
+			var ok bool
+			select {
+			case ev, ok = <-w.ResultChan():
+			case <-ctx.Done():
+				return
+			}
+			if !ok {
+				return
+			}
+			switch ev.Type {
+			case watch.Added, watch.Modified:
+				l, isLease := ev.Object.(*coordinationv1.Lease)
+				if !isLease {
+					continue
+				}
+				s.remember(l)
+				if !send(store.Event{Record: RecordOf(l)}) {
+					return
+				}
+			case watch.Deleted:
+				if !send(store.Event{Deleted: true}) {
+					return
+				}
+			case watch.Error:
+				send(store.Event{Err: s.wrap("watch", apierrors.FromObject(ev.Object))})
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// remember keeps the newest Lease seen, the base of the next Update.
+func (s *Store) remember(l *coordinationv1.Lease) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = l.DeepCopy()
+}
+
+// recall returns the remembered Lease if it is at version, else nil.
+func (s *Store) recall(version string) *coordinationv1.Lease {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == nil || s.last.ResourceVersion != version {
+		return nil
+	}
+	return s.last
+}
+
+// wrap adds the operation and the Lease to err, and classifies it as
+// store.ErrNotFound, store.ErrConflict or store.ErrPermission.
+func (s *Store) wrap(verb string, err error) error {
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("%s %s: %w", verb, s, store.ErrNotFound)
+	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
+		return fmt.Errorf("%s %s: %w: %w", verb, s, store.ErrConflict, err)
+	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
+		return fmt.Errorf("%s %s: %w: the API server refused verb %q on resource \"leases\" (group coordination.k8s.io) in namespace %q: %w",
+			verb, s, store.ErrPermission, verb, s.namespace, err)
+	}
+	return fmt.Errorf("%s %s: %w", verb, s, err)
+}
+
+// RecordOf decodes a Lease. Missing fields read as zero, as in client-go; a
+// value that makes no sense (a negative duration, say) is kept, for
+// store.Record.Validate to report.
+func RecordOf(l *coordinationv1.Lease) store.Record {
+	rec := store.Record{Version: l.ResourceVersion}
+	sp := l.Spec
+	if sp.HolderIdentity != nil {
+		rec.Holder = *sp.HolderIdentity
+	}
+	if sp.LeaseDurationSeconds != nil {
+		rec.LeaseDuration = time.Duration(*sp.LeaseDurationSeconds) * time.Second
+	}
+	if sp.AcquireTime != nil {
+		rec.AcquireTime = sp.AcquireTime.Time
+	}
+	if sp.RenewTime != nil {
+		rec.RenewTime = sp.RenewTime.Time
+	}
+	if sp.LeaseTransitions != nil {
+		rec.Transitions = int64(*sp.LeaseTransitions)
+	}
+	a := l.Annotations
+	rec.Instance = a[AnnotationInstance]
+	rec.HandoffTo = a[AnnotationHandoffTo]
+	rec.TransferTo = a[AnnotationTransferTo]
+	if v, ok := a[AnnotationReleaseRequested]; ok {
+		b, err := strconv.ParseBool(v)
+		rec.ReleaseRequested = err != nil || b // any value but a false one asks
+	}
+	return rec
+}
+
+// apply writes rec into l: the spec fields client-go's LeaseLock writes, and
+// incumbent's annotations (removed when empty).
+func apply(l *coordinationv1.Lease, rec store.Record) {
+	holder := rec.Holder
+	// Whole seconds, rounded up: followers must never wait less than the
+	// holder counts on.
+	secs := int32((rec.LeaseDuration + time.Second - 1) / time.Second)
+	transitions := int32(min(rec.Transitions, 1<<31-1))
+	l.Spec.HolderIdentity = &holder
+	l.Spec.LeaseDurationSeconds = &secs
+	l.Spec.AcquireTime = &metav1.MicroTime{Time: rec.AcquireTime}
+	l.Spec.RenewTime = &metav1.MicroTime{Time: rec.RenewTime}
+	l.Spec.LeaseTransitions = &transitions
+	set := func(key, value string) {
+		if value == "" {
+			delete(l.Annotations, key)
+			return
+		}
+		if l.Annotations == nil {
+			l.Annotations = map[string]string{}
+		}
+		l.Annotations[key] = value
+	}
+	set(AnnotationInstance, rec.Instance)
+	set(AnnotationHandoffTo, rec.HandoffTo)
+	set(AnnotationTransferTo, rec.TransferTo)
+	release := ""
+	if rec.ReleaseRequested {
+		release = "true"
+	}
+	set(AnnotationReleaseRequested, release)
+}
+
+var _ store.Store = (*Store)(nil)

@@ -1,0 +1,125 @@
+// Package store defines the lease record that an election is decided on and
+// the small interface a backend implements to keep it: get, create,
+// compare-and-set update, and watch.
+//
+// A Store holds exactly one record: the record of one election. Every write
+// is conditional. Create fails when a record exists; Update fails unless the
+// record still carries the version the caller read. The election algorithm
+// (package election) relies on nothing else: it never trusts the timestamps
+// written in a record and never needs a watch for safety, only for speed.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrNotFound is returned (wrapped) when the election's record does not exist.
+var ErrNotFound = errors.New("lease record not found")
+
+// ErrConflict is returned (wrapped) when a conditional write lost: Create
+// found a record already there, or Update found a newer version than the one
+// it was given. The caller must read the record again before deciding.
+var ErrConflict = errors.New("lease record changed concurrently")
+
+// ErrMalformed is returned (wrapped) when a stored record cannot be
+// understood, for example a hand-edited field with an impossible value. A
+// store never overwrites such a record silently.
+var ErrMalformed = errors.New("malformed lease record")
+
+// ErrPermission is returned (wrapped) when the backend refuses an operation
+// for lack of rights. The wrapping error names the operation and the resource.
+// It does not go away by retrying.
+var ErrPermission = errors.New("permission denied")
+
+// Record is the state of one election. On Kubernetes it is exactly the spec
+// of a coordination.k8s.io/v1 Lease as client-go's LeaseLock writes it, plus
+// a few annotations under incumbent.io/.
+type Record struct {
+	// Holder is the identity of the candidate holding the lease; empty when
+	// the lease is free (released or never taken).
+	Holder string
+	// Instance is the random marker of the process that holds the lease, so
+	// that two processes started with the same identity can tell each other
+	// apart. Empty when the holder is not an incumbent process.
+	Instance string
+	// LeaseDuration is how long followers must wait, counted on their own
+	// clock from when they observed this version, before they may consider
+	// the lease abandoned.
+	LeaseDuration time.Duration
+	// AcquireTime and RenewTime are the holder's wall-clock stamps. They are
+	// informative only: the algorithm never compares them with a local clock.
+	AcquireTime time.Time
+	RenewTime   time.Time
+	// Transitions counts changes of holder. It is the fencing token of the
+	// term that set it.
+	Transitions int64
+	// HandoffTo, on a released record, reserves the lease for one identity:
+	// other incumbent candidates hold back for LeaseDuration.
+	HandoffTo string
+	// TransferTo, on a held record, asks the holder to step down and hand the
+	// lease to that identity. It is written by operators (incumbent transfer).
+	TransferTo string
+	// ReleaseRequested, on a held record, asks the holder to step down and
+	// release the lease. It is written by operators (incumbent release).
+	ReleaseRequested bool
+	// Version identifies this exact state of the record for compare-and-set:
+	// a Kubernetes resourceVersion, an etcd mod revision, a file generation.
+	// It is opaque; only equality is meaningful.
+	Version string
+}
+
+// Held reports whether the record names a holder.
+func (r Record) Held() bool { return r.Holder != "" }
+
+// Validate reports what is impossible in a record read from a store, such as
+// a hand-edited negative duration. It is nil for every record the election
+// writes.
+func (r Record) Validate() error {
+	switch {
+	case r.Holder != "" && r.LeaseDuration <= 0:
+		return fmt.Errorf("%w: holder %q with non-positive lease duration %v", ErrMalformed, r.Holder, r.LeaseDuration)
+	case r.LeaseDuration < 0:
+		return fmt.Errorf("%w: negative lease duration %v", ErrMalformed, r.LeaseDuration)
+	case r.Transitions < 0:
+		return fmt.Errorf("%w: negative transitions %d", ErrMalformed, r.Transitions)
+	}
+	return nil
+}
+
+// Event is one change seen by a watch.
+type Event struct {
+	// Record is the new state. It is the zero Record when Deleted is set.
+	Record Record
+	// Deleted reports that the record was removed.
+	Deleted bool
+	// Err, when set, says why the watch is about to end; the channel is
+	// closed right after it. Record and Deleted are then meaningless.
+	Err error
+}
+
+// Store keeps the record of one election. Implementations must be safe for
+// concurrent use.
+type Store interface {
+	// Get returns the current record, or an error wrapping ErrNotFound.
+	Get(ctx context.Context) (Record, error)
+	// Create writes rec only if no record exists, and returns it with its
+	// new Version; otherwise it returns an error wrapping ErrConflict.
+	// rec.Version is ignored.
+	Create(ctx context.Context, rec Record) (Record, error)
+	// Update replaces the record only if its current Version equals
+	// rec.Version, and returns it with its new Version. Otherwise it returns
+	// an error wrapping ErrConflict (or ErrNotFound if it is gone). Data the
+	// store keeps beside the record (labels, other annotations) is preserved.
+	Update(ctx context.Context, rec Record) (Record, error)
+	// Watch reports changes made after the version `after` (or after now when
+	// it is empty) on the returned channel, in order. The channel is closed
+	// when ctx ends or the watch breaks; the caller then reads the record and
+	// watches again. A watch may miss nothing it reports, but it may stall or
+	// break at any time: callers must not depend on it for safety.
+	Watch(ctx context.Context, after string) (<-chan Event, error)
+	// String names the record for logs and errors, e.g. "lease default/db".
+	String() string
+}
