@@ -1,0 +1,41 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A smoke run of the benchmark, so that it cannot rot: every section is
+// measured for both implementations and the files are written.
+func TestQuickBenchmark(t *testing.T) {
+	o, err := parseFlags([]string{"-quick", "-out", t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := run(o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Graceful hand-over", "## Crash take-over", "## API cost", "## Scale", "| incumbent |", "| client-go |"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
+	}
+	for _, f := range []string{"latest.md", "latest.svg"} {
+		if _, err := os.Stat(filepath.Join(o.out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Log("\n" + report)
+}
+
+func TestFlagsRejectBadInput(t *testing.T) {
+	for _, args := range [][]string{{"-samples", "0"}, {"-scale", "ten"}, {"-scale", "-3"}, {"-cost-window", "-1s"}, {"-nope"}} {
+		if _, err := parseFlags(args); err == nil {
+			t.Errorf("parseFlags(%q) accepted bad input", args)
+		}
+	}
+}

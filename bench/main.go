@@ -1,0 +1,160 @@
+// Command bench measures incumbent against client-go's leaderelection on one
+// real kube-apiserver and etcd, in the same run, and writes a markdown table
+// and an SVG chart to bench/results/.
+//
+//	go run ./bench              # the full run (about 25 minutes)
+//	go run ./bench -quick       # a smoke run (about a minute)
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/incumbent-io/incumbent/internal/testenv"
+)
+
+type options struct {
+	samples, crashSamples int
+	costWindow            time.Duration
+	scaleSizes            []int
+	scaleWindow           time.Duration
+	profiles              []profile
+	out                   string
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	report, err := run(o, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	fmt.Println(report)
+}
+
+func parseFlags(args []string) (options, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	quick := fs.Bool("quick", false, "a short smoke run: few samples, short profile only")
+	samples := fs.Int("samples", 50, "graceful hand-over samples per implementation and profile")
+	crash := fs.Int("crash-samples", 10, "crash take-over samples per implementation and profile")
+	window := fs.Duration("cost-window", time.Minute, "steady-state window for the API cost")
+	scaleFlag := fs.String("scale", "10,100", "comma-separated numbers of elections (3 candidates each) for the scale run; empty to skip")
+	scaleWindow := fs.Duration("scale-window", 30*time.Second, "steady-state window for the scale run")
+	out := fs.String("out", "bench/results", "folder for the results")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	o := options{samples: *samples, crashSamples: *crash, costWindow: *window, scaleWindow: *scaleWindow,
+		profiles: []profile{defaultProfile, shortProfile}, out: *out}
+	if *quick {
+		o.samples, o.crashSamples, o.costWindow, o.scaleWindow = 5, 2, 5*time.Second, 5*time.Second
+		o.profiles = []profile{shortProfile}
+		*scaleFlag = "5"
+	}
+	for _, f := range strings.Split(*scaleFlag, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return options{}, fmt.Errorf("-scale: %q is not a positive number", f)
+		}
+		o.scaleSizes = append(o.scaleSizes, n)
+	}
+	if o.samples <= 0 || o.crashSamples <= 0 || o.costWindow <= 0 || o.scaleWindow <= 0 {
+		return options{}, fmt.Errorf("-samples, -crash-samples, -cost-window and -scale-window must be positive")
+	}
+	return o, nil
+}
+
+// run performs every measurement and returns the markdown report, which it
+// also writes with the chart into o.out.
+func run(o options, progress io.Writer) (string, error) {
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
+	env, err := testenv.Start()
+	if err != nil {
+		return "", err
+	}
+	defer env.Stop()
+	impls := []impl{incumbentImpl{}, clientGoImpl{}}
+	res := &results{started: time.Now()}
+	seq := 0
+	lease := func(kind string) string { seq++; return fmt.Sprintf("bench-%s-%d", kind, seq) }
+	say := func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) }
+
+	for _, p := range o.profiles {
+		for _, im := range impls {
+			say("graceful hand-over: %s, %s, %d samples", im.name(), p.name, o.samples)
+			g, err := handovers(im, env.Config, "default", lease("graceful"), p, 3, o.samples, false)
+			if err != nil {
+				return "", fmt.Errorf("graceful hand-over, %s, %s: %w", im.name(), p.name, err)
+			}
+			res.graceful = append(res.graceful, series{im.name(), p.name, g})
+			say("crash take-over: %s, %s, %d samples", im.name(), p.name, o.crashSamples)
+			c, err := handovers(im, env.Config, "default", lease("crash"), p, 3, o.crashSamples, true)
+			if err != nil {
+				return "", fmt.Errorf("crash take-over, %s, %s: %w", im.name(), p.name, err)
+			}
+			res.crash = append(res.crash, series{im.name(), p.name, c})
+			say("API cost: %s, %s, %v windows", im.name(), p.name, o.costWindow)
+			a, err := apiCost(im, env.Config, "default", lease("cost"), p, 2, o.costWindow)
+			if err != nil {
+				return "", fmt.Errorf("API cost, %s, %s: %w", im.name(), p.name, err)
+			}
+			res.cost = append(res.cost, costRow{im.name(), p.name, a})
+		}
+	}
+	for _, n := range o.scaleSizes {
+		for _, im := range impls {
+			say("scale: %s, %d elections x 3 candidates", im.name(), n)
+			r, err := scale(im, env.Config, "default", defaultProfile, n, o.scaleWindow)
+			if err != nil {
+				return "", fmt.Errorf("scale, %s, %d: %w", im.name(), n, err)
+			}
+			res.scale = append(res.scale, scaleRow{im.name(), r})
+		}
+	}
+	res.took = time.Since(res.started)
+	report := res.markdown()
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return "", err
+	}
+	stamp := res.started.UTC().Format("2006-01-02T150405Z")
+	md := filepath.Join(o.out, stamp+".md")
+	svg := filepath.Join(o.out, stamp+".svg")
+	report = strings.Replace(report, "CHART", filepath.Base(svg), 1)
+	if err := os.WriteFile(md, []byte(report), 0o644); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(svg, []byte(res.chart()), 0o644); err != nil {
+		return "", err
+	}
+	for _, f := range []string{"latest.md", "latest.svg"} {
+		src := md
+		if strings.HasSuffix(f, ".svg") {
+			src = svg
+		}
+		data, _ := os.ReadFile(src)
+		if strings.HasSuffix(f, ".md") {
+			data = []byte(strings.Replace(string(data), filepath.Base(svg), "latest.svg", 1))
+		}
+		if err := os.WriteFile(filepath.Join(o.out, f), data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	say("wrote %s and %s", md, svg)
+	return report, nil
+}
