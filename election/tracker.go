@@ -40,7 +40,6 @@ type tracker struct {
 	mu   sync.Mutex
 	obs  observation
 	subs map[chan struct{}]struct{}
-	up   bool // watch established
 }
 
 func newTracker(s store.Store, retry time.Duration, log *slog.Logger) *tracker {
@@ -116,19 +115,6 @@ func (k *tracker) read(ctx context.Context) (observation, error) {
 	}
 }
 
-// watching reports whether the watch is established.
-func (k *tracker) watching() bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.up
-}
-
-func (k *tracker) setUp(up bool) {
-	k.mu.Lock()
-	k.up = up
-	k.mu.Unlock()
-}
-
 // run keeps the observation fresh until ctx ends: it watches the record, and
 // while no watch can be established it reads the record every retry period.
 // Permission errors are returned at once, since retrying cannot cure them.
@@ -163,7 +149,6 @@ func (k *tracker) run(ctx context.Context, timeout time.Duration) error {
 			}
 			continue
 		}
-		k.setUp(true)
 		for ev := range events {
 			switch {
 			case ev.Err != nil:
@@ -174,7 +159,6 @@ func (k *tracker) run(ctx context.Context, timeout time.Duration) error {
 				k.observe(ev.Record, true)
 			}
 		}
-		k.setUp(false)
 		// A watch that breaks at once must not turn into a busy loop.
 		if time.Since(started) < k.retry && !sleep(ctx, k.retry) {
 			break

@@ -53,8 +53,8 @@ type Store struct {
 	namespace string
 	name      string
 
-	mu   sync.Mutex
-	last *coordinationv1.Lease // the newest Lease read or written
+	mu     sync.Mutex
+	recent []*coordinationv1.Lease // the last few Leases read or written, newest last
 }
 
 // Options tune the client that New builds.
@@ -228,21 +228,32 @@ func (s *Store) Watch(ctx context.Context, after string) (<-chan store.Event, er
 	return out, nil
 }
 
-// remember keeps the newest Lease seen, the base of the next Update.
+// remember keeps a Lease seen, as the base of a later Update. A few are
+// kept, because a watch may deliver a version after a newer one was written.
 func (s *Store) remember(l *coordinationv1.Lease) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.last = l.DeepCopy()
+	for _, r := range s.recent {
+		if r.ResourceVersion == l.ResourceVersion {
+			return
+		}
+	}
+	s.recent = append(s.recent, l.DeepCopy())
+	if len(s.recent) > 4 {
+		s.recent = s.recent[1:]
+	}
 }
 
-// recall returns the remembered Lease if it is at version, else nil.
+// recall returns the remembered Lease at version, or nil.
 func (s *Store) recall(version string) *coordinationv1.Lease {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.last == nil || s.last.ResourceVersion != version {
-		return nil
+	for _, r := range s.recent {
+		if r.ResourceVersion == version {
+			return r
+		}
 	}
-	return s.last
+	return nil
 }
 
 // wrap adds the operation and the Lease to err, and classifies it as
