@@ -49,7 +49,9 @@ func newTerm(parent context.Context, identity string, token int64, sent time.Tim
 	ctx, cancel := context.WithCancelCause(parent)
 	t := &Term{ctx: ctx, cancel: cancel, token: token, identity: identity, acquired: sent,
 		lastRenew: sent, deadline: sent.Add(renewDeadline), renewLimit: renewDeadline}
+	t.mu.Lock() // the timer may fire at once if the winning write was slow
 	t.stepDown = time.AfterFunc(time.Until(t.deadline), func() { t.end(ErrRenewDeadline) })
+	t.mu.Unlock()
 	return t
 }
 

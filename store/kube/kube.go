@@ -165,6 +165,13 @@ func (s *Store) Update(ctx context.Context, rec store.Record) (store.Record, err
 	l := base.DeepCopy()
 	apply(l, rec)
 	got, err := s.leases.Update(ctx, l, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) {
+		// A Lease deleted since it was read fails the UID precondition
+		// with a conflict too: tell the two apart.
+		if _, gerr := s.leases.Get(ctx, s.name, metav1.GetOptions{}); apierrors.IsNotFound(gerr) {
+			err = gerr
+		}
+	}
 	if err != nil {
 		return store.Record{}, s.wrap("update", err)
 	}
@@ -172,8 +179,20 @@ func (s *Store) Update(ctx context.Context, rec store.Record) (store.Record, err
 	return RecordOf(got), nil
 }
 
-// Watch implements store.Store with a watch on the single Lease.
+// Watch implements store.Store with a watch on the single Lease. Without a
+// version it reads the Lease first and watches from there: the API server
+// would otherwise replay the current state as if it were a change.
 func (s *Store) Watch(ctx context.Context, after string) (<-chan store.Event, error) {
+	if after == "" {
+		l, err := s.leases.Get(ctx, s.name, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			s.remember(l)
+			after = l.ResourceVersion
+		case !apierrors.IsNotFound(err):
+			return nil, s.wrap("watch", err)
+		}
+	}
 	w, err := s.leases.Watch(ctx, metav1.ListOptions{
 		FieldSelector:       "metadata.name=" + s.name,
 		ResourceVersion:     after,

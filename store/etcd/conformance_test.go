@@ -1,0 +1,34 @@
+package etcd_test
+
+import (
+	"testing"
+
+	"github.com/incumbent-io/incumbent/store"
+	"github.com/incumbent-io/incumbent/store/etcd"
+	"github.com/incumbent-io/incumbent/store/storetest"
+)
+
+// The shared conformance suite, against the real etcd member: each store
+// has a client of its own, as separate processes would.
+func TestConformance(t *testing.T) {
+	prefix := testPrefix(t)
+	key := func(name string) string { return prefix + "/" + name }
+	storetest.Run(t, func(t *testing.T, name string) store.Store {
+		s, err := etcd.New(sharedClient(t), prefix, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	},
+		storetest.WithDelete(func(t *testing.T, name string) {
+			if _, err := sharedClient(t).Delete(testContext(t), key(name)); err != nil {
+				t.Fatal(err)
+			}
+		}),
+		storetest.WithCorrupt(func(t *testing.T, name string) {
+			if _, err := sharedClient(t).Put(testContext(t), key(name), `{"format":1,"holder":`); err != nil {
+				t.Fatal(err)
+			}
+		}),
+	)
+}

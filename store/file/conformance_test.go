@@ -1,0 +1,48 @@
+//go:build unix
+
+package file_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/incumbent-io/incumbent/store"
+	"github.com/incumbent-io/incumbent/store/file"
+	"github.com/incumbent-io/incumbent/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	conformance(t, file.Options{})
+}
+
+// The same suite with the poll fallback that Watch uses when the operating
+// system cannot notify it.
+func TestConformancePolling(t *testing.T) {
+	conformance(t, file.Options{Poll: true, PollInterval: 50 * time.Millisecond})
+}
+
+func conformance(t *testing.T, opts file.Options) {
+	dir := t.TempDir()
+	storetest.Run(t,
+		func(t *testing.T, name string) store.Store {
+			s, err := file.NewWithOptions(dir, name, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		storetest.WithCoalescingWatch(),
+		storetest.WithDelete(func(t *testing.T, name string) {
+			if err := os.Remove(filepath.Join(dir, name+".json")); err != nil {
+				t.Fatalf("delete: %v", err)
+			}
+		}),
+		storetest.WithCorrupt(func(t *testing.T, name string) {
+			if err := os.WriteFile(filepath.Join(dir, name+".json"), []byte(`{"format": 1, "generation": `), 0o600); err != nil {
+				t.Fatalf("corrupt: %v", err)
+			}
+		}),
+	)
+}

@@ -1,0 +1,19 @@
+//go:build !unix
+
+package file
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+)
+
+var errUnsupported = fmt.Errorf("file store: not supported on %s (it needs flock(2))", runtime.GOOS)
+
+func checkPlatform() error { return errUnsupported }
+
+func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+	return nil, errUnsupported
+}
+
+func checkWritable(dir string) error { return errUnsupported }

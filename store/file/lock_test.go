@@ -1,0 +1,48 @@
+//go:build unix
+
+package file
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// A wait for the lock ends with its context, and the abandoned wait does not
+// keep the lock once it gets it.
+func TestLockWaitEndsWithContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	unlock, err := lockFile(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	waited := make(chan error, 1)
+	go func() {
+		u, err := lockFile(ctx, path)
+		if u != nil {
+			u()
+		}
+		waited <- err
+	}()
+	cancel()
+	select {
+	case err := <-waited:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("lock wait with a cancelled context: %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the lock wait did not end with its context")
+	}
+	unlock()
+	// The abandoned wait takes the lock and must give it back.
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	unlock, err = lockFile(ctx, path)
+	if err != nil {
+		t.Fatalf("the lock was not given back after an abandoned wait: %v", err)
+	}
+	unlock()
+}

@@ -1,0 +1,117 @@
+//go:build unix
+
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// lockFile takes an exclusive flock on the file at path, creating it if
+// needed, and returns the function that releases it. Each call opens the
+// file anew, so calls exclude each other within one process as well as
+// across processes. If the file is removed or replaced while this call waits,
+// it locks the new file instead, so that two holders can never lock two
+// different files under one name.
+func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open lock file: %w", classify(err))
+		}
+		if err := flockContext(ctx, f); err != nil {
+			return nil, err
+		}
+		same, err := samePath(f, path)
+		if err != nil {
+			release(f)
+			return nil, fmt.Errorf("check lock file: %w", classify(err))
+		}
+		if same {
+			return func() { release(f) }, nil
+		}
+		release(f) // the file we locked is no longer the one at path
+	}
+}
+
+// flockContext waits for an exclusive lock on f until ctx ends. On success f
+// is locked; on failure f is closed (and unlocked once the abandoned wait
+// ends).
+func flockContext(ctx context.Context, f *os.File) error {
+	fd := int(f.Fd())
+	// Uncontended: no goroutine.
+	if err := flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+		return nil
+	} else if !errors.Is(err, syscall.EWOULDBLOCK) {
+		f.Close()
+		return fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	got := make(chan error, 1)
+	go func() { got <- flock(fd, syscall.LOCK_EX) }()
+	select {
+	case err := <-got:
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("lock %s: %w", f.Name(), err)
+		}
+		return nil
+	case <-ctx.Done():
+		go func() {
+			if <-got == nil {
+				release(f)
+				return
+			}
+			f.Close()
+		}()
+		return fmt.Errorf("wait for lock %s: %w", f.Name(), ctx.Err())
+	}
+}
+
+func flock(fd, how int) error {
+	for {
+		err := syscall.Flock(fd, how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// release unlocks and closes f.
+func release(f *os.File) {
+	_ = flock(int(f.Fd()), syscall.LOCK_UN)
+	f.Close()
+}
+
+// samePath reports whether the open file f is still the file at path.
+func samePath(f *os.File, path string) (bool, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	pi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(fi, pi), nil
+}
+
+// checkPlatform reports whether this system supports the file store.
+func checkPlatform() error { return nil }
+
+// checkWritable reports whether this process may create and rename files in
+// dir.
+func checkWritable(dir string) error {
+	if err := syscall.Access(dir, 0x2|0x1); err != nil { // W_OK|X_OK
+		return &os.PathError{Op: "access", Path: dir, Err: err}
+	}
+	return nil
+}

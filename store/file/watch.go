@@ -1,0 +1,154 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/incumbent-io/incumbent/store"
+)
+
+// seen is the state a watch last reported.
+type seen struct {
+	exists bool
+	v      version
+}
+
+// Watch implements store.Store. It reports the states of the record after
+// the version after (or after the state read when Watch is called, when
+// after is empty), in order: changes made faster than the watch reads the
+// file are coalesced into the newest, but a deletion is always reported,
+// including one followed at once by a re-creation. It is notified by the
+// operating system, or reads the file every Options.PollInterval when
+// Options.Poll is set or notifications are unavailable. The channel is
+// closed when ctx ends, and after an event carrying Err when the record
+// becomes unreadable (a malformed record, say) or the folder goes away.
+func (s *Store) Watch(ctx context.Context, after string) (<-chan store.Event, error) {
+	var base seen
+	if after != "" {
+		v, err := parseVersion(after)
+		if err != nil {
+			return nil, fmt.Errorf("watch %s: %w", s, err)
+		}
+		base = seen{exists: true, v: v}
+	}
+	w := s.notifier() // before the first read, so no change can slip between
+	if after == "" {
+		_, v, err := s.read()
+		switch {
+		case err == nil:
+			base = seen{exists: true, v: v}
+		case errors.Is(err, store.ErrNotFound):
+		default:
+			if w != nil {
+				w.Close()
+			}
+			return nil, fmt.Errorf("watch %s: %w", s, err)
+		}
+	}
+	out := make(chan store.Event)
+	go s.follow(ctx, w, base, out)
+	return out, nil
+}
+
+// notifier returns a watcher of the folder, or nil when the watch must poll.
+func (s *Store) notifier() *fsnotify.Watcher {
+	if s.opts.Poll {
+		return nil
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil // e.g. the per-user inotify limit: poll instead
+	}
+	if err := w.Add(s.dir); err != nil {
+		w.Close()
+		return nil
+	}
+	return w
+}
+
+// follow reports every new state of the record on out, until ctx ends or the
+// record cannot be read, then closes out.
+func (s *Store) follow(ctx context.Context, w *fsnotify.Watcher, base seen, out chan<- store.Event) {
+	defer close(out)
+	var (
+		events <-chan fsnotify.Event
+		errs   <-chan error
+		tick   <-chan time.Time
+	)
+	if w != nil {
+		defer w.Close()
+		events, errs = w.Events, w.Errors
+	} else {
+		t := time.NewTicker(s.opts.PollInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	send := func(ev store.Event) bool {
+		select {
+		case out <- ev:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	fail := func(err error) bool {
+		send(store.Event{Err: fmt.Errorf("watch %s: %w", s, err)})
+		return false
+	}
+	// check reads the record and reports it if it changed; false ends the
+	// watch.
+	check := func() bool {
+		rec, v, err := s.read()
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if !base.exists {
+				return true
+			}
+			base = seen{}
+			return send(store.Event{Deleted: true})
+		case err != nil:
+			return fail(err)
+		case base.exists && base.v == v:
+			return true
+		case base.exists && base.v.incarnation != v.incarnation:
+			// Deleted and created again since the last read.
+			if !send(store.Event{Deleted: true}) {
+				return false
+			}
+		}
+		base = seen{exists: true, v: v}
+		return send(store.Event{Record: rec})
+	}
+	record := filepath.Base(s.path)
+	for ok := check(); ok; {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, open := <-events:
+			switch {
+			case !open:
+				ok = fail(errors.New("notifications stopped"))
+			case ev.Name == s.dir && ev.Has(fsnotify.Remove|fsnotify.Rename):
+				ok = fail(fmt.Errorf("folder %s was removed or renamed", s.dir))
+			case filepath.Base(ev.Name) == record:
+				ok = check()
+			}
+		case err, open := <-errs:
+			switch {
+			case !open:
+				ok = fail(errors.New("notifications stopped"))
+			case errors.Is(err, fsnotify.ErrEventOverflow):
+				ok = check() // events were lost: read the record instead
+			default:
+				ok = fail(err)
+			}
+		case <-tick:
+			ok = check()
+		}
+	}
+}

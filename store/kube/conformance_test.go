@@ -1,0 +1,56 @@
+package kube_test
+
+import (
+	"context"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/incumbent-io/incumbent/store"
+	"github.com/incumbent-io/incumbent/store/kube"
+	"github.com/incumbent-io/incumbent/store/storetest"
+)
+
+const namespace = "default"
+
+// The suite against a real API server: every store is a client of its own,
+// as separate pods would be; deletions and corruptions are made by an
+// administrator's client.
+func TestConformance(t *testing.T) {
+	admin, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases := admin.CoordinationV1().Leases(namespace)
+	storetest.Run(t,
+		func(t *testing.T, name string) store.Store {
+			s, err := kube.New(env.Config, namespace, name, kube.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		storetest.WithDelete(func(t *testing.T, name string) {
+			if err := leases.Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
+				t.Fatalf("delete lease %s: %v", name, err)
+			}
+		}),
+		// A hand edit the API server accepts but no elector writes: a
+		// holder without a lease duration. (The API server itself refuses
+		// a zero or negative duration and a negative transitions count.)
+		storetest.WithCorrupt(func(t *testing.T, name string) {
+			l, err := leases.Get(context.Background(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatalf("corrupt lease %s: %v", name, err)
+			}
+			if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
+				t.Fatalf("corrupt lease %s: it has no holder", name)
+			}
+			l.Spec.LeaseDurationSeconds = nil
+			if _, err := leases.Update(context.Background(), l, metav1.UpdateOptions{}); err != nil {
+				t.Fatalf("corrupt lease %s: %v", name, err)
+			}
+		}),
+	)
+}
