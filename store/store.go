@@ -117,8 +117,9 @@ type Store interface {
 	// Watch reports changes made after the version `after` (or after now when
 	// it is empty) on the returned channel, in order. The channel is closed
 	// when ctx ends or the watch breaks; the caller then reads the record and
-	// watches again. A watch may miss nothing it reports, but it may stall or
-	// break at any time: callers must not depend on it for safety.
+	// watches again. A watch may merge successive changes into the newest
+	// state (the file store does), but never hides a deletion; it may stall
+	// or break at any time: callers must not depend on it for safety.
 	Watch(ctx context.Context, after string) (<-chan Event, error)
 	// String names the record for logs and errors, e.g. "lease default/db".
 	String() string
