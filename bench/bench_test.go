@@ -19,7 +19,7 @@ func TestQuickBenchmark(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## Graceful hand-over", "## Crash take-over", "## API cost", "## Scale", "| incumbent |", "| client-go |"} {
+	for _, want := range []string{"## Graceful hand-over", "## Crash take-over", "## API cost", "## Scale", "## Footprint", "| incumbent |", "| client-go |"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report lacks %q:\n%s", want, report)
 		}

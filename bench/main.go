@@ -26,6 +26,7 @@ type options struct {
 	costWindow            time.Duration
 	scaleSizes            []int
 	scaleWindow           time.Duration
+	footprintWindow       time.Duration
 	profiles              []profile
 	out                   string
 }
@@ -52,14 +53,15 @@ func parseFlags(args []string) (options, error) {
 	window := fs.Duration("cost-window", time.Minute, "steady-state window for the API cost")
 	scaleFlag := fs.String("scale", "10,100", "comma-separated numbers of elections (3 candidates each) for the scale run; empty to skip")
 	scaleWindow := fs.Duration("scale-window", 30*time.Second, "steady-state window for the scale run")
+	fpWindow := fs.Duration("footprint-window", 30*time.Second, "idle window for the sidecar footprint")
 	out := fs.String("out", "bench/results", "folder for the results")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
-	o := options{samples: *samples, crashSamples: *crash, costWindow: *window, scaleWindow: *scaleWindow,
+	o := options{samples: *samples, crashSamples: *crash, costWindow: *window, scaleWindow: *scaleWindow, footprintWindow: *fpWindow,
 		profiles: []profile{defaultProfile, shortProfile}, out: *out}
 	if *quick {
-		o.samples, o.crashSamples, o.costWindow, o.scaleWindow = 5, 2, 5*time.Second, 5*time.Second
+		o.samples, o.crashSamples, o.costWindow, o.scaleWindow, o.footprintWindow = 5, 2, 5*time.Second, 5*time.Second, 3*time.Second
 		o.profiles = []profile{shortProfile}
 		*scaleFlag = "5"
 	}
@@ -73,8 +75,8 @@ func parseFlags(args []string) (options, error) {
 		}
 		o.scaleSizes = append(o.scaleSizes, n)
 	}
-	if o.samples <= 0 || o.crashSamples <= 0 || o.costWindow <= 0 || o.scaleWindow <= 0 {
-		return options{}, fmt.Errorf("-samples, -crash-samples, -cost-window and -scale-window must be positive")
+	if o.samples <= 0 || o.crashSamples <= 0 || o.costWindow <= 0 || o.scaleWindow <= 0 || o.footprintWindow <= 0 {
+		return options{}, fmt.Errorf("-samples, -crash-samples, -cost-window, -scale-window and -footprint-window must be positive")
 	}
 	return o, nil
 }
@@ -126,6 +128,11 @@ func run(o options, progress io.Writer) (string, error) {
 			}
 			res.scale = append(res.scale, scaleRow{im.name(), r})
 		}
+	}
+	say("footprint: idle leader and follower sidecars, default timings, %v window", o.footprintWindow)
+	res.binMiB, res.footprint, err = footprint(env.Config, "default", o.footprintWindow)
+	if err != nil {
+		return "", fmt.Errorf("footprint: %w", err)
 	}
 	res.took = time.Since(res.started)
 	report := res.markdown()

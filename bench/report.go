@@ -25,12 +25,14 @@ type scaleRow struct {
 }
 
 type results struct {
-	started  time.Time
-	took     time.Duration
-	graceful []series
-	crash    []series
-	cost     []costRow
-	scale    []scaleRow
+	started   time.Time
+	took      time.Duration
+	graceful  []series
+	crash     []series
+	cost      []costRow
+	scale     []scaleRow
+	binMiB    float64
+	footprint []footprintResult
 }
 
 // quantile returns the q-quantile (nearest rank) of sorted samples.
@@ -78,6 +80,13 @@ func (r *results) markdown() string {
 				led = fmt.Sprintf("%d never led", s.failedToStart)
 			}
 			fmt.Fprintf(&b, "| %s | %d | %s | %.1f | %.2f |\n", s.impl, s.elections, led, s.requestsPerS, s.cpuPerMinute)
+		}
+	}
+	if len(r.footprint) > 0 {
+		fmt.Fprintf(&b, "\n## Footprint\n\nThe `incumbent run` sidecar (binary %.1f MiB, not stripped), idle with default timings, read from /proc.\n\n", r.binMiB)
+		fmt.Fprintf(&b, "| role | RSS | CPU (one core) |\n|---|---|---|\n")
+		for _, f := range r.footprint {
+			fmt.Fprintf(&b, "| %s | %.1f MiB | %.2f %% |\n", f.role, f.rssMiB, f.cpuPct)
 		}
 	}
 	return b.String()

@@ -119,14 +119,17 @@ func TestLeaseDeletedOrEditedUnderLeader(t *testing.T) {
 	if err := leases.Delete(ctx, lease, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ch, cancel = b.e.Subscribe()
-	waitFor(t, "the record to be re-created", 30*time.Second, ch, func() bool {
-		s := b.e.Status()
-		return s.Known && s.Leader != ""
-	})
+	// An observer started after the deletion sees a holder only once the
+	// record exists again.
+	obs := election.NewObserver(kubeStore(t, env.Config, lease), testRetry, discardLogger())
+	octx, ocancel := context.WithCancel(ctx)
+	go obs.Run(octx)
+	ch, cancel = obs.Subscribe()
+	waitFor(t, "the record to be re-created", 30*time.Second, ch, func() bool { return obs.Status().Leader != "" })
 	cancel()
+	ocancel()
 	assertClean(t, chk)
-	if s := b.e.Status(); s.Leader != "a" || s.Term != 0 || chk.Started() != 1 {
+	if s := obs.Status(); s.Leader != "a" || s.Term != 0 || chk.Started() != 1 {
 		t.Errorf("after deletion: leader %q term %d, %d terms started; want a's record restored with token 0 and no new term", s.Leader, s.Term, chk.Started())
 	}
 

@@ -60,7 +60,12 @@ func TestTransferGoesToTheNamedCandidate(t *testing.T) {
 	for _, st := range steps {
 		before := chk.Started()
 		st.ask()
-		why := <-cands[st.from].endedCh
+		var why error
+		select {
+		case why = <-cands[st.from].endedCh:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s's term did not end after the request", st.from)
+		}
 		var te *election.TransferError
 		switch {
 		case st.to != "" && (!errors.As(why, &te) || te.To != st.to):

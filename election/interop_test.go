@@ -104,10 +104,20 @@ func TestInteropWithClientGo(t *testing.T) {
 			t.Fatalf("round %d: client-go did not take the released lease", round)
 		}
 		// client-go -> incumbent
-		g.stepDown <- struct{}{}
+		send(t, g.stepDown, "client-go to step down")
 		waitLeader(t, a, 30*time.Second)
-		g.resume <- struct{}{}
+		send(t, g.resume, "client-go to campaign again")
 	}
 	waitFor(t, "the 7th term", 30*time.Second, chk.Changed(), func() bool { return chk.Started() >= 7 })
 	assertClean(t, chk)
+}
+
+// send hands a signal to a goroutine that must be waiting for it.
+func send(t *testing.T, ch chan<- struct{}, what string) {
+	t.Helper()
+	select {
+	case ch <- struct{}{}:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
 }

@@ -23,8 +23,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
-	coordclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
 
@@ -49,7 +47,7 @@ const (
 
 // Store is the Lease-backed store.Store of one election.
 type Store struct {
-	leases    coordclient.LeaseInterface
+	leases    LeaseClient
 	namespace string
 	name      string
 
@@ -93,19 +91,24 @@ func New(cfg *rest.Config, namespace, name string, opts Options) (*Store, error)
 	}
 	c.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(opts.QPS, opts.Burst)
 	c.UserAgent = opts.UserAgent
-	cs, err := kubernetes.NewForConfig(c)
+	lc, err := newLeaseClient(c, namespace)
 	if err != nil {
 		return nil, fmt.Errorf("kube store: build client: %w", err)
 	}
-	return NewForClient(cs.CoordinationV1(), namespace, name)
+	return &Store{leases: lc, namespace: namespace, name: name}, nil
 }
 
-// NewForClient returns a Store that uses the given client as it is.
-func NewForClient(client coordclient.LeasesGetter, namespace, name string) (*Store, error) {
+// NewForClient returns a Store that uses the given client, bound to the
+// Lease's namespace, as it is: for example
+// clientset.CoordinationV1().Leases(namespace).
+func NewForClient(client LeaseClient, namespace, name string) (*Store, error) {
 	if err := validateName(namespace, name); err != nil {
 		return nil, err
 	}
-	return &Store{leases: client.Leases(namespace), namespace: namespace, name: name}, nil
+	if client == nil {
+		return nil, errors.New("kube store: a Lease client is required")
+	}
+	return &Store{leases: client, namespace: namespace, name: name}, nil
 }
 
 func validateName(namespace, name string) error {

@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/incumbent-io/incumbent/store"
+	"github.com/incumbent-io/incumbent/store/etcd"
+	"github.com/incumbent-io/incumbent/store/file"
+	"github.com/incumbent-io/incumbent/store/kube"
+)
+
+// backend is one kind of store --backend selects. Adding a store is one
+// entry in backends (plus, if it needs them, its own flags in
+// common.addFlags).
+type backend struct {
+	name string
+	// kubernetes backends support --label-pod, --events, the rbac command
+	// and the pod column of status; they need a namespace and credentials.
+	kubernetes bool
+	open       func(ctx context.Context, c *common) (store.Store, error)
+}
+
+func backends() []backend {
+	return []backend{
+		{name: "kubernetes", kubernetes: true, open: openKube},
+		{name: "file", open: openFile},
+		{name: "etcd", open: openEtcd},
+	}
+}
+
+func backendNames() []string {
+	var names []string
+	for _, b := range backends() {
+		names = append(names, b.name)
+	}
+	return names
+}
+
+func findBackend(name string) (backend, error) {
+	for _, b := range backends() {
+		if b.name == name {
+			return b, nil
+		}
+	}
+	return backend{}, fmt.Errorf("unknown --backend %q: want one of %s", name, strings.Join(backendNames(), ", "))
+}
+
+func openKube(ctx context.Context, c *common) (store.Store, error) {
+	st, err := kube.New(c.rest, c.namespace, c.lease, kube.Options{UserAgent: "incumbent"})
+	if err != nil {
+		return nil, usage(err)
+	}
+	return st, nil
+}
+
+// openFile opens the lease in --file-dir (default: the per-user state
+// folder), for processes of one machine.
+func openFile(ctx context.Context, c *common) (store.Store, error) {
+	dir := c.fileDir
+	if dir == "" {
+		d, err := file.DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	if err := file.ValidateName(c.lease); err != nil {
+		return nil, usage(err)
+	}
+	st, err := file.New(dir, c.lease)
+	if err != nil {
+		return nil, usage(err)
+	}
+	return st, nil
+}
+
+// openEtcd opens the lease as a key under --etcd-prefix on the etcd cluster
+// at --etcd-endpoints.
+func openEtcd(ctx context.Context, c *common) (store.Store, error) {
+	if len(c.etcd.Endpoints) == 0 {
+		return nil, usagef("--backend etcd needs --etcd-endpoints (or INCUMBENT_ETCD_ENDPOINTS)")
+	}
+	client, err := etcd.NewClient(c.etcd)
+	if err != nil {
+		return nil, usage(err)
+	}
+	st, err := etcd.New(client, c.etcdPrefix, c.lease)
+	if err != nil {
+		client.Close()
+		return nil, usage(err)
+	}
+	return st, nil
+}

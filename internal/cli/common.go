@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/incumbent-io/incumbent/store/etcd"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// common holds the flags every command that talks to a store shares, and
+// what is resolved from them.
+type common struct {
+	env *Env
+
+	lease      string
+	namespace  string
+	kubeconfig string
+	backend    string
+	fileDir    string
+	etcd       etcd.Config
+	etcdPrefix string
+	logFormat  string
+	logLevel   string
+
+	// resolved
+	rest   *rest.Config
+	kubeNS string // the kubeconfig context's namespace, when a kubeconfig is used
+	be     backend
+	logger *slog.Logger
+}
+
+func (c *common) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.lease, "lease", "", "name of the lease (the election); required")
+	fs.StringVarP(&c.namespace, "namespace", "n", "", "namespace of the lease (default: POD_NAMESPACE, then the service-account namespace file, then the kubeconfig context)")
+	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default: KUBECONFIG, then in-cluster config, then ~/.kube/config)")
+	fs.StringVar(&c.backend, "backend", "kubernetes", "where the lease lives: "+strings.Join(backendNames(), ", ")+" (file: processes of one machine, no server)")
+	fs.StringVar(&c.fileDir, "file-dir", "", "--backend file: the folder of the lease files (default: $XDG_STATE_HOME/incumbent, else ~/.local/state/incumbent)")
+	fs.StringSliceVar(&c.etcd.Endpoints, "etcd-endpoints", nil, "--backend etcd: comma-separated client URLs, e.g. https://10.0.0.1:2379")
+	fs.StringVar(&c.etcdPrefix, "etcd-prefix", etcd.DefaultPrefix, "--backend etcd: key prefix; the lease is the key PREFIX/LEASE")
+	fs.StringVar(&c.etcd.CAFile, "etcd-ca", "", "--backend etcd: CA certificate file that verifies the servers")
+	fs.StringVar(&c.etcd.CertFile, "etcd-cert", "", "--backend etcd: client certificate file")
+	fs.StringVar(&c.etcd.KeyFile, "etcd-key", "", "--backend etcd: client key file")
+	fs.StringVar(&c.etcd.Username, "etcd-username", "", "--backend etcd: user name, when etcd authentication is on")
+	fs.StringVar(&c.etcd.Password, "etcd-password", "", "--backend etcd: password (prefer INCUMBENT_ETCD_PASSWORD)")
+	fs.StringVar(&c.logFormat, "log-format", "", "log format, json or text (default: json inside a pod, i.e. when KUBERNETES_SERVICE_HOST is set, else text)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// setup validates the shared flags, builds the logger and resolves the
+// backend's connection. It makes no network call.
+func (c *common) setup() error {
+	if err := c.setupLocal(); err != nil {
+		return err
+	}
+	return c.connect()
+}
+
+// setupLocal validates the shared flags and builds the logger.
+func (c *common) setupLocal() error {
+	if c.lease == "" {
+		return usagef("--lease is required (or INCUMBENT_LEASE)")
+	}
+	be, err := findBackend(c.backend)
+	if err != nil {
+		return usage(err)
+	}
+	c.be = be
+	log, err := newLogger(c.env.Stderr, c.logFormat, c.logLevel, c.env.Getenv("KUBERNETES_SERVICE_HOST") != "")
+	if err != nil {
+		return usage(err)
+	}
+	c.logger = log
+	return nil
+}
+
+// connect resolves what the backend needs to reach its store.
+func (c *common) connect() error {
+	if c.be.kubernetes {
+		return c.resolveKube()
+	}
+	return nil
+}
+
+// kubeOnly rejects a Kubernetes-only feature under another backend.
+func (c *common) kubeOnly(feature string) error {
+	if c.be.kubernetes {
+		return nil
+	}
+	return usagef("%s works only with --backend kubernetes (the lease is in %q)", feature, c.be.name)
+}
+
+// resolveKube finds the API server's client config and the namespace.
+func (c *common) resolveKube() error {
+	getenv := c.env.Getenv
+	var loading *clientcmd.ClientConfigLoadingRules
+	switch {
+	case c.kubeconfig != "":
+		loading = &clientcmd.ClientConfigLoadingRules{ExplicitPath: c.kubeconfig}
+	case getenv("KUBECONFIG") != "":
+		loading = &clientcmd.ClientConfigLoadingRules{Precedence: filepath.SplitList(getenv("KUBECONFIG"))}
+	case getenv("KUBERNETES_SERVICE_HOST") != "":
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return usagef("in-cluster Kubernetes config: %v", err)
+		}
+		c.rest = cfg
+	default:
+		home, _ := os.UserHomeDir()
+		path := filepath.Join(home, ".kube", "config")
+		if _, err := os.Stat(path); home == "" || err != nil {
+			return usagef("no Kubernetes credentials: give --kubeconfig (or KUBECONFIG), or run inside a cluster")
+		}
+		loading = &clientcmd.ClientConfigLoadingRules{ExplicitPath: path}
+	}
+	if loading != nil {
+		cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loading, &clientcmd.ConfigOverrides{})
+		cfg, err := cc.ClientConfig()
+		if err != nil {
+			return usagef("kubeconfig: %v", err)
+		}
+		c.rest = cfg
+		if ns, _, err := cc.Namespace(); err == nil {
+			c.kubeNS = ns
+		}
+	}
+	ns, err := c.resolveNamespace()
+	if err != nil {
+		return err
+	}
+	c.namespace = ns
+	return nil
+}
+
+// resolveNamespace: --namespace/INCUMBENT_NAMESPACE, POD_NAMESPACE, the
+// service-account file, the kubeconfig context.
+func (c *common) resolveNamespace() (string, error) {
+	if c.namespace != "" {
+		return c.namespace, nil
+	}
+	if ns := c.env.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns, nil
+	}
+	b, err := os.ReadFile(c.env.NamespaceFile)
+	switch {
+	case err == nil && strings.TrimSpace(string(b)) != "":
+		return strings.TrimSpace(string(b)), nil
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return "", usagef("read the namespace from %s: %v", c.env.NamespaceFile, err)
+	}
+	if c.kubeNS != "" {
+		return c.kubeNS, nil
+	}
+	return "", usagef("no namespace: give --namespace (or INCUMBENT_NAMESPACE or POD_NAMESPACE)")
+}
+
+// leaseName is "namespace/name" or, without a namespace, the name.
+func (c *common) leaseName() string {
+	if c.be.kubernetes && c.namespace != "" {
+		return c.namespace + "/" + c.lease
+	}
+	return c.lease
+}
+
+// newLogger builds the slog logger on w.
+func newLogger(w io.Writer, format, level string, inPod bool) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "" {
+		format = "text"
+		if inPod {
+			format = "json"
+		}
+	}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("invalid --log-format %q: want json or text", format)
+}

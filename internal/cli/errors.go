@@ -1,0 +1,38 @@
+package cli
+
+import "fmt"
+
+// exitError carries the exit code of a failed command. A nil err only sets
+// the code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit code %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usage marks err as a problem with the invocation: exit code 2.
+func usage(err error) error { return &exitError{code: ExitUsage, err: err} }
+
+func usagef(format string, args ...any) error { return usage(fmt.Errorf(format, args...)) }
+
+// failure marks err as a run-time failure: exit code 1. A usage error
+// passes through unchanged.
+func failure(err error) error {
+	if err == nil {
+		return nil
+	}
+	if ex, ok := err.(*exitError); ok {
+		return ex
+	}
+	return &exitError{code: ExitFailure, err: err}
+}
+
+func failuref(format string, args ...any) error { return failure(fmt.Errorf(format, args...)) }

@@ -1,0 +1,114 @@
+// Package rbac knows the Kubernetes permissions an incumbent sidecar needs:
+// it prints them as a least-privilege ServiceAccount, Role and RoleBinding
+// (the `incumbent rbac` command), and checks at startup that the sidecar's
+// own credentials grant them, naming each missing verb and resource.
+package rbac
+
+import (
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Options describe one sidecar deployment.
+type Options struct {
+	// Lease is the Lease's name; Namespace its namespace (also the pods'
+	// and the Role's). Required.
+	Lease, Namespace string
+	// ServiceAccount the sidecar runs as. Required for YAML.
+	ServiceAccount string
+	// RoleName names the Role and RoleBinding. Default "incumbent-<lease>".
+	RoleName string
+	// LabelPod adds the pod permissions of --label-pod.
+	LabelPod bool
+	// Events adds the event permission of --events.
+	Events bool
+}
+
+// Rule is one permission, with the reason it is needed.
+type Rule struct {
+	APIGroup      string // "" is the core group
+	Resource      string
+	Verbs         []string
+	ResourceNames []string // empty: any object of the namespace
+	Why           []string // comment lines
+}
+
+// Validate reports missing or malformed names.
+func (o Options) Validate() error {
+	if o.Lease == "" {
+		return errors.New("a lease name is required")
+	}
+	if msgs := validation.IsDNS1123Subdomain(o.Lease); len(msgs) > 0 {
+		return fmt.Errorf("invalid lease name %q: %s", o.Lease, msgs[0])
+	}
+	if o.Namespace == "" {
+		return errors.New("a namespace is required")
+	}
+	if msgs := validation.IsDNS1123Label(o.Namespace); len(msgs) > 0 {
+		return fmt.Errorf("invalid namespace %q: %s", o.Namespace, msgs[0])
+	}
+	if o.ServiceAccount != "" {
+		if msgs := validation.IsDNS1123Subdomain(o.ServiceAccount); len(msgs) > 0 {
+			return fmt.Errorf("invalid service account name %q: %s", o.ServiceAccount, msgs[0])
+		}
+	}
+	if msgs := validation.IsDNS1123Subdomain(o.roleName()); len(msgs) > 0 {
+		return fmt.Errorf("invalid role name %q: %s", o.roleName(), msgs[0])
+	}
+	return nil
+}
+
+func (o Options) roleName() string {
+	if o.RoleName != "" {
+		return o.RoleName
+	}
+	return "incumbent-" + o.Lease
+}
+
+// Rules returns the permissions the sidecar needs, least first.
+func Rules(o Options) []Rule {
+	rules := []Rule{
+		{
+			APIGroup: "coordination.k8s.io", Resource: "leases",
+			Verbs: []string{"get", "update", "watch"}, ResourceNames: []string{o.Lease},
+			Why: []string{
+				"Read, renew and release this one Lease, and watch it. The watch is a",
+				"request on the collection with fieldSelector metadata.name=" + o.Lease + ", which",
+				"the API server authorizes as a watch of that name: no list permission.",
+			},
+		},
+		{
+			APIGroup: "coordination.k8s.io", Resource: "leases", Verbs: []string{"create"},
+			Why: []string{
+				"Create the Lease the first time (or after it was deleted). RBAC cannot",
+				"restrict create by resourceNames: the new object's name is in the request",
+				"body, not in the URL that authorization sees, so this rule allows",
+				"creating any Lease in the namespace (but not reading or changing others).",
+			},
+		},
+	}
+	if o.LabelPod {
+		rules = append(rules, Rule{
+			APIGroup: "", Resource: "pods", Verbs: []string{"get", "list", "patch"},
+			Why: []string{
+				"--label-pod: read its own pod at startup, find pods of this lease still",
+				"labelled leader, and patch the incumbent.io/role label. A Deployment's pod",
+				"names are not known in advance, so these cannot be restricted by",
+				"resourceNames. Note: patch on pods allows changing any pod's mutable",
+				"fields in the namespace; give the sidecar its own service account.",
+			},
+		})
+	}
+	if o.Events {
+		rules = append(rules, Rule{
+			APIGroup: "", Resource: "events", Verbs: []string{"create"},
+			Why: []string{
+				"--events: record LeaderElected / LeaderSteppedDown events on its pod",
+				"(set POD_UID from the downward API so that kubectl describe shows them).",
+			},
+		})
+	}
+	return rules
+}
