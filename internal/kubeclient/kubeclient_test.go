@@ -2,8 +2,6 @@ package kubeclient
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"testing"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -17,19 +15,7 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 func TestCallsAgainstARealAPIServer(t *testing.T) {
 	ctx := context.Background()

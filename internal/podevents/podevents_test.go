@@ -2,9 +2,7 @@ package podevents
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -22,19 +20,7 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 func TestEventsForEachTerm(t *testing.T) {
 	cs, err := kubernetes.NewForConfig(env.Config)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"testing"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -74,4 +75,21 @@ func (e *Env) User(name string, groups ...string) (*rest.Config, error) {
 		return nil, fmt.Errorf("testenv: add user %s: %w", name, err)
 	}
 	return u.Config(), nil
+}
+
+// Main is a package's whole TestMain: it starts the control plane into
+// *env, runs the tests, stops the control plane and exits with the tests'
+// code. A control plane that cannot start fails the package.
+func Main(m *testing.M, env **Env) {
+	e, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*env = e
+	code := m.Run()
+	if err := e.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "testenv: stop the control plane:", err)
+	}
+	os.Exit(code)
 }
