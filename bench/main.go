@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
 
 	"github.com/incumbent-io/incumbent/internal/testenv"
@@ -84,8 +85,7 @@ func parseFlags(args []string) (options, error) {
 // run performs every measurement and returns the markdown report, which it
 // also writes with the chart into o.out.
 func run(o options, progress io.Writer) (string, error) {
-	klog.SetOutput(io.Discard)
-	klog.LogToStderr(false)
+	klog.SetLogger(logr.Discard()) // client-go's own logging would drown the report
 	env, err := testenv.Start()
 	if err != nil {
 		return "", err

@@ -85,8 +85,11 @@ func (e *Elector) Resign() error {
 }
 
 // Transfer ends the current term and hands the lease to identity: see
-// Term.TransferTo.
+// Term.TransferTo. The target must be another identity.
 func (e *Elector) Transfer(identity string) error {
+	if identity == "" || identity == e.cfg.Identity {
+		return fmt.Errorf("transfer: the target must be another candidate's identity, got %q", identity)
+	}
 	t := e.currentTerm()
 	if t == nil {
 		return ErrNotLeader
@@ -220,7 +223,9 @@ func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Ti
 	<-timer.C
 
 	o := e.tracker.latest()
-	fresh := o.known // false: read before judging
+	fresh := o.known      // false: read before judging
+	races := 0            // acquisition races lost in a row
+	var retryAt time.Time // no acquisition before, after a failed one
 	for {
 		if !fresh {
 			rctx, cancel := context.WithTimeout(ctx, e.callTimeout())
@@ -242,28 +247,40 @@ func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Ti
 		{
 			now := time.Now()
 			take, until := e.judge(o, now)
-			if take && now.Before(hold) {
+			handedToUs := o.exists && !o.rec.Held() && o.rec.HandoffTo == e.cfg.Identity
+			if take && now.Before(hold) && !handedToUs {
 				take, until = false, hold
+			}
+			if take && now.Before(retryAt) {
+				take, until = false, retryAt
 			}
 			if take {
 				t, mine, err := e.take(ctx, o)
+				raced := errors.Is(err, store.ErrConflict) || (o.exists && errors.Is(err, store.ErrNotFound))
 				switch {
 				case err == nil:
 					return t, mine, nil
 				case errors.Is(err, store.ErrPermission):
 					return nil, store.Record{}, err
-				case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+				case raced && races < 3:
+					// Somebody else wrote first: read and decide again.
 					e.log.Debug("lost an acquisition race", "err", err)
+					races++
 					fresh = false
 					continue
 				case ctx.Err() != nil:
 					return nil, store.Record{}, nil
 				default:
-					e.log.Warn("cannot acquire the lease; retrying", "err", err)
+					// Not a race (e.g. the Lease's namespace does not
+					// exist), or racing without end: do not spin.
+					e.log.Warn("cannot acquire the lease; retrying", "err", err, "retry_in", e.cfg.RetryPeriod)
+					races = 0
 					fresh = false
+					retryAt = time.Now().Add(e.cfg.RetryPeriod)
 					timer.Reset(e.cfg.RetryPeriod)
 				}
 			} else {
+				races = 0
 				timer.Reset(time.Until(until))
 			}
 		}
@@ -352,7 +369,8 @@ func (e *Elector) take(ctx context.Context, o observation) (*Term, store.Record,
 		next.Version = o.rec.Version
 		got, err = e.store.Update(cctx, next)
 	} else {
-		if o.goneHolder != "" || o.lastTransitions > 0 {
+		if o.seen {
+			// Re-created after a deletion: continue the token sequence.
 			next.Transitions = o.lastTransitions + 1
 		}
 		got, err = e.store.Create(cctx, next)
@@ -478,8 +496,12 @@ func (e *Elector) renew(ctx context.Context, t *Term, mine store.Record, reread 
 	if timeout <= 0 {
 		return mine, ErrRenewDeadline
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	// The renewal ends with the term too: a voluntary step-down must not
+	// wait for a slow renewal (its outcome is then unknown, which the
+	// release handles by re-reading).
+	cctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
+	defer context.AfterFunc(ctx, cancel)()
 	for attempt := 0; attempt < 3; attempt++ {
 		exists := true
 		if reread {

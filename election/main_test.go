@@ -58,7 +58,17 @@ func admin(t *testing.T) kubernetes.Interface {
 
 func kubeStore(t *testing.T, cfg *rest.Config, lease string) *kube.Store {
 	t.Helper()
-	s, err := kube.New(cfg, ns, lease, kube.Options{})
+	return kubeStoreAt(t, cfg, ns, lease)
+}
+
+func kubeStoreIn(t *testing.T, namespace, lease string) *kube.Store {
+	t.Helper()
+	return kubeStoreAt(t, env.Config, namespace, lease)
+}
+
+func kubeStoreAt(t *testing.T, cfg *rest.Config, namespace, lease string) *kube.Store {
+	t.Helper()
+	s, err := kube.New(cfg, namespace, lease, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,8 +98,15 @@ func (t *Term) Resign() { t.end(ErrResigned) }
 // TransferTo ends the term and hands the lease to the candidate with the
 // given identity: after the Lead callback returns, the lease is released
 // with a reservation for that candidate, which other incumbent candidates
-// honour for one LeaseDuration.
-func (t *Term) TransferTo(identity string) { t.end(&TransferError{To: identity}) }
+// honour for one LeaseDuration. An empty identity, or this term's own,
+// makes it a plain Resign.
+func (t *Term) TransferTo(identity string) {
+	if identity == "" || identity == t.identity {
+		t.Resign()
+		return
+	}
+	t.end(&TransferError{To: identity})
+}
 
 // end cancels the term with the given cause; the first cause wins.
 func (t *Term) end(cause error) {

@@ -16,6 +16,7 @@ import (
 type observation struct {
 	known  bool // something has been observed at all
 	exists bool
+	seen   bool // the record has existed at some point
 	rec    store.Record
 	at     time.Time
 
@@ -37,9 +38,10 @@ type tracker struct {
 	retry time.Duration
 	log   *slog.Logger
 
-	mu   sync.Mutex
-	obs  observation
-	subs map[chan struct{}]struct{}
+	mu      sync.Mutex
+	obs     observation
+	changes uint64 // counts changes of obs
+	subs    map[chan struct{}]struct{}
 }
 
 func newTracker(s store.Store, retry time.Duration, log *slog.Logger) *tracker {
@@ -81,7 +83,7 @@ func (k *tracker) observe(rec store.Record, exists bool) observation {
 	case exists && o.known && o.exists && o.rec.Version == rec.Version:
 		return o // same version
 	}
-	next := observation{known: true, exists: exists, rec: rec, at: now,
+	next := observation{known: true, exists: exists, rec: rec, at: now, seen: o.seen || exists,
 		lastTransitions: max(o.lastTransitions, rec.Transitions),
 		goneHolder:      o.goneHolder, goneUntil: o.goneUntil}
 	if !exists {
@@ -92,6 +94,7 @@ func (k *tracker) observe(rec store.Record, exists bool) observation {
 		}
 	}
 	k.obs = next
+	k.changes++
 	for c := range k.subs {
 		select {
 		case c <- struct{}{}:
@@ -102,17 +105,25 @@ func (k *tracker) observe(rec store.Record, exists bool) observation {
 }
 
 // read gets the record and observes the result. Errors other than
-// ErrNotFound leave the observation unchanged.
+// ErrNotFound leave the observation unchanged. When the observation changed
+// while the read was in flight (the watch delivered something), the read's
+// answer may be the older one, so it is dropped: the watch reports changes
+// in order and will report anything newer.
 func (k *tracker) read(ctx context.Context) (observation, error) {
+	k.mu.Lock()
+	before := k.changes
+	k.mu.Unlock()
 	rec, err := k.store.Get(ctx)
-	switch {
-	case err == nil:
-		return k.observe(rec, true), nil
-	case errors.Is(err, store.ErrNotFound):
-		return k.observe(store.Record{}, false), nil
-	default:
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return k.latest(), err
 	}
+	k.mu.Lock()
+	stale := k.changes != before
+	k.mu.Unlock()
+	if stale {
+		return k.latest(), nil
+	}
+	return k.observe(rec, err == nil), nil
 }
 
 // run keeps the observation fresh until ctx ends: it watches the record, and

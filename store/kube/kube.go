@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -68,7 +69,8 @@ type Options struct {
 
 // New returns a Store for the Lease namespace/name, talking to the API
 // server described by cfg through a client of its own: its own rate limiter
-// and connection, so that lease traffic is never queued behind other work.
+// and its own connection, so that lease traffic is never queued behind the
+// process's other requests.
 func New(cfg *rest.Config, namespace, name string, opts Options) (*Store, error) {
 	if err := validateName(namespace, name); err != nil {
 		return nil, err
@@ -91,6 +93,9 @@ func New(cfg *rest.Config, namespace, name string, opts Options) (*Store, error)
 	}
 	c.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(opts.QPS, opts.Burst)
 	c.UserAgent = opts.UserAgent
+	// A dialer of its own keeps client-go from sharing a cached transport
+	// (and its HTTP/2 connection) with the process's other clients.
+	c.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	lc, err := newLeaseClient(c, namespace)
 	if err != nil {
 		return nil, fmt.Errorf("kube store: build client: %w", err)
