@@ -434,6 +434,7 @@ loop:
 				renew.Reset(0) // looks taken or gone: a renewal confirms or refutes it
 			}
 		case <-renew.C:
+			began := time.Now()
 			next, err := e.renew(ctx, t, mine, reread)
 			switch {
 			case err == nil:
@@ -450,7 +451,10 @@ loop:
 				}
 				reread = true
 			}
-			renew.Reset(e.cfg.RetryPeriod)
+			// Renewals are paced from when they start, not from when the
+			// last answer came, so a slow API server does not stretch the
+			// interval and eat into the renew deadline.
+			renew.Reset(max(0, e.cfg.RetryPeriod-time.Since(began)))
 		}
 	}
 	renew.Stop()

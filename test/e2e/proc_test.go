@@ -40,7 +40,7 @@ var fastTimings = []string{"--lease-duration=3s", "--renew-deadline=2s", "--retr
 func start(t *testing.T, name string, extraEnv []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + workDir}, extraEnv...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + workDir, "GORACE=atexit_sleep_ms=0"}, extraEnv...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func (p *proc) output() string {
 func runCLI(t *testing.T, extraEnv []string, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + workDir}, extraEnv...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + workDir, "GORACE=atexit_sleep_ms=0"}, extraEnv...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	done := make(chan error, 1)
