@@ -128,6 +128,10 @@ func (c *Cluster) servingCert() string { return filepath.Join(c.certDir(), "apis
 // APIServerAddr is the API server's host:port on loopback; it never changes.
 func (c *Cluster) APIServerAddr() string { return "127.0.0.1:" + strconv.Itoa(c.apiPort) }
 
+// EtcdEndpoint is the client URL of the cluster's etcd, for tests of the
+// etcd backend (the API server keeps its own keys under /registry).
+func (c *Cluster) EtcdEndpoint() string { return c.etcdURL() }
+
 // Config returns a new administrator's client configuration: bearer token,
 // TLS verified against the API server's self-signed certificate (kept in
 // its cert folder, so it stays valid across restarts).

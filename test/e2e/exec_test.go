@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/incumbent-io/incumbent/internal/testenv"
 )
 
 // childEvent is one line of the children's shared log.
@@ -67,6 +69,18 @@ func TestExecChildrenNeverOverlap(t *testing.T) {
 func TestExecWithTheFileBackend(t *testing.T) {
 	execNeverOverlap(t, "fx", []string{"--backend=file", "--file-dir=" + t.TempDir()},
 		[]string{"SIGTERM", "SIGTERM", "SIGKILL", "SIGTERM"})
+}
+
+// TestExecWithTheEtcdBackend: the same with the lease as an etcd key, on a
+// real etcd server.
+func TestExecWithTheEtcdBackend(t *testing.T) {
+	c, err := testenv.StartCluster(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	execNeverOverlap(t, "ex-etcd", []string{"--backend=etcd", "--etcd-endpoints=" + c.EtcdEndpoint()},
+		[]string{"SIGTERM", "SIGKILL", "SIGTERM"})
 }
 
 // execNeverOverlap runs three exec sidecars of lease and takes the leader
