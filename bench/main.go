@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -91,6 +93,19 @@ func run(o options, progress io.Writer) (string, error) {
 		return "", err
 	}
 	defer env.Stop()
+	// Interrupted, stop the API server and etcd too rather than orphan them.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	defer func() { signal.Stop(sigs); close(done) }()
+	go func() {
+		select {
+		case <-sigs:
+			env.Stop()
+			os.Exit(130)
+		case <-done:
+		}
+	}()
 	impls := []impl{incumbentImpl{}, clientGoImpl{}}
 	res := &results{started: time.Now()}
 	seq := 0
