@@ -49,13 +49,14 @@ func TestLeadWaitsForEveryDuty(t *testing.T) {
 	var order []string
 	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
 	started := make(chan *election.Term, 1)
+	fastReturned := make(chan struct{})
 	slow := dutyFunc(func(term *election.Term) {
 		started <- term
 		<-term.Done()
-		time.Sleep(50 * time.Millisecond) // a duty that takes a while to stop
+		<-fastReturned // this duty stops only after the other one did
 		note("slow duty returned")
 	})
-	fast := dutyFunc(func(term *election.Term) { <-term.Done(); note("fast duty returned") })
+	fast := dutyFunc(func(term *election.Term) { <-term.Done(); note("fast duty returned"); close(fastReturned) })
 	leadReturned := make(chan struct{})
 	lead := Lead(slow, fast)
 	e := newElector(t, st, func(term *election.Term) { lead(term); note("lead returned"); close(leadReturned) })
