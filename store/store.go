@@ -4,9 +4,12 @@
 //
 // A Store holds exactly one record: the record of one election. Every write
 // is conditional. Create fails when a record exists; Update fails unless the
-// record still carries the version the caller read. The election algorithm
-// (package election) relies on nothing else: it never trusts the timestamps
-// written in a record and never needs a watch for safety, only for speed.
+// record still carries the version the caller read. Every state a store
+// returns carries a Revision that orders it among all writes ever made to
+// the record, across deletion and re-creation: the election's fencing tokens
+// are made of it. The election algorithm (package election) relies on
+// nothing else: it never trusts the timestamps written in a record and never
+// needs a watch for safety, only for speed.
 package store
 
 import (
@@ -53,9 +56,16 @@ type Record struct {
 	// informative only: the algorithm never compares them with a local clock.
 	AcquireTime time.Time
 	RenewTime   time.Time
-	// Transitions counts changes of holder. It is the fencing token of the
-	// term that set it.
+	// Transitions counts changes of holder, as client-go counts them in a
+	// Lease's leaseTransitions. It is informative: fencing tokens are made
+	// of revisions (see Revision and Term), which, unlike this counter, keep
+	// rising when the record is deleted and created again.
 	Transitions int64
+	// Term is the fencing token of the holder's term as the holder recorded
+	// it: the Revision of the write with which it acquired the lease. A
+	// holder records it with its first renewal, so it is zero until then,
+	// and zero for a holder that is not an incumbent candidate (client-go).
+	Term int64
 	// HandoffTo, on a released record, reserves the lease for one identity:
 	// other incumbent candidates hold back for LeaseDuration.
 	HandoffTo string
@@ -69,6 +79,14 @@ type Record struct {
 	// a Kubernetes resourceVersion, an etcd mod revision, a file generation.
 	// It is opaque; only equality is meaningful.
 	Version string
+	// Revision orders the states of the record: every write gets a larger
+	// Revision than every write made before it, including writes made
+	// before the record was deleted and created again. A Kubernetes
+	// resourceVersion (comparable since Kubernetes 1.35, KEP-5504), an etcd
+	// mod revision, a sequence the file store keeps beside the record, a
+	// counter in memory. Stores set it, always positive, on every record
+	// they return; it is zero only on a record built by hand.
+	Revision int64
 }
 
 // Held reports whether the record names a holder.
@@ -85,13 +103,17 @@ func (r Record) Validate() error {
 		return fmt.Errorf("%w: negative lease duration %v", ErrMalformed, r.LeaseDuration)
 	case r.Transitions < 0:
 		return fmt.Errorf("%w: negative transitions %d", ErrMalformed, r.Transitions)
+	case r.Term < 0:
+		return fmt.Errorf("%w: negative term %d", ErrMalformed, r.Term)
 	}
 	return nil
 }
 
 // Event is one change seen by a watch.
 type Event struct {
-	// Record is the new state. It is the zero Record when Deleted is set.
+	// Record is the new state. When Deleted is set it is the zero Record
+	// but for Revision: the revision of the deletion, where the backend
+	// reports it (zero otherwise).
 	Record Record
 	// Deleted reports that the record was removed.
 	Deleted bool

@@ -197,6 +197,7 @@ func (s *Store) decodeAt(raw []byte, rev int64) (store.Record, error) {
 		return store.Record{}, fmt.Errorf("%w (mod revision %d; fix or delete the key %s)", err, rev, s.key)
 	}
 	rec.Version = strconv.FormatInt(rev, 10)
+	rec.Revision = rev // etcd's revisions order every write of the cluster
 	s.remember(rev, ext)
 	return rec, nil
 }

@@ -27,6 +27,7 @@ type Value struct {
 	AcquireTime      time.Time `json:"acquireTime,omitzero"`
 	RenewTime        time.Time `json:"renewTime,omitzero"`
 	Transitions      int64     `json:"transitions"`
+	Term             int64     `json:"term,omitempty"`
 	HandoffTo        string    `json:"handoffTo,omitempty"`
 	TransferTo       string    `json:"transferTo,omitempty"`
 	ReleaseRequested bool      `json:"releaseRequested,omitempty"`
@@ -35,7 +36,7 @@ type Value struct {
 // knownFields are the JSON names of Value's fields.
 var knownFields = map[string]bool{
 	"format": true, "holder": true, "instance": true, "leaseDuration": true,
-	"acquireTime": true, "renewTime": true, "transitions": true,
+	"acquireTime": true, "renewTime": true, "transitions": true, "term": true,
 	"handoffTo": true, "transferTo": true, "releaseRequested": true,
 }
 
@@ -92,6 +93,7 @@ func decode(raw []byte) (store.Record, extra, error) {
 		AcquireTime:      v.AcquireTime,
 		RenewTime:        v.RenewTime,
 		Transitions:      v.Transitions,
+		Term:             v.Term,
 		HandoffTo:        v.HandoffTo,
 		TransferTo:       v.TransferTo,
 		ReleaseRequested: v.ReleaseRequested,
@@ -100,7 +102,8 @@ func decode(raw []byte) (store.Record, extra, error) {
 }
 
 // encode renders rec in the current format, with the unknown fields of the
-// value it replaces. rec.Version is not stored: it is the key's revision.
+// value it replaces. rec.Version and rec.Revision are not stored: they are
+// the key's mod revision.
 func encode(rec store.Record, ext extra) (string, error) {
 	v := Value{
 		Format:           Format,
@@ -110,6 +113,7 @@ func encode(rec store.Record, ext extra) (string, error) {
 		AcquireTime:      rec.AcquireTime,
 		RenewTime:        rec.RenewTime,
 		Transitions:      rec.Transitions,
+		Term:             rec.Term,
 		HandoffTo:        rec.HandoffTo,
 		TransferTo:       rec.TransferTo,
 		ReleaseRequested: rec.ReleaseRequested,

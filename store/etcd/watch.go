@@ -95,6 +95,7 @@ func (s *Store) Watch(ctx context.Context, after string) (<-chan store.Event, er
 				switch ev.Type {
 				case clientv3.EventTypeDelete:
 					e.Deleted = true
+					e.Record.Revision = ev.Kv.ModRevision // the deletion's revision
 				default:
 					rec, err := s.decodeAt(ev.Kv.Value, ev.Kv.ModRevision)
 					if err != nil {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,12 @@ const (
 	AnnotationHandoffTo        = "incumbent.io/handoff-to"
 	AnnotationTransferTo       = "incumbent.io/transfer-to"
 	AnnotationReleaseRequested = "incumbent.io/release-requested"
+	// AnnotationTerm holds the holder's fencing token and the
+	// leaseTransitions value of the term it belongs to, as "TOKEN/TRANSITIONS"
+	// (for example "73512/4"). It is ignored once leaseTransitions has moved
+	// on: a client-go candidate that takes the Lease over keeps annotations
+	// it does not know.
+	AnnotationTerm = "incumbent.io/term"
 )
 
 // Default rate limits of the lease client: generous for one election, and
@@ -140,7 +147,17 @@ func (s *Store) Get(ctx context.Context) (store.Record, error) {
 		return store.Record{}, s.wrap("get", err)
 	}
 	s.remember(l)
-	return RecordOf(l), nil
+	return s.record("get", l)
+}
+
+// record decodes l, and refuses a Lease whose resourceVersion cannot order
+// it (see store.Record.Revision).
+func (s *Store) record(verb string, l *coordinationv1.Lease) (store.Record, error) {
+	rec := RecordOf(l)
+	if rec.Revision <= 0 {
+		return store.Record{}, fmt.Errorf("%s %s: resourceVersion %q is not a positive integer: incumbent needs comparable resource versions (Kubernetes 1.35 or later) for its fencing tokens", verb, s, l.ResourceVersion)
+	}
+	return rec, nil
 }
 
 // Create implements store.Store.
@@ -152,7 +169,7 @@ func (s *Store) Create(ctx context.Context, rec store.Record) (store.Record, err
 		return store.Record{}, s.wrap("create", err)
 	}
 	s.remember(got)
-	return RecordOf(got), nil
+	return s.record("create", got)
 }
 
 // Update implements store.Store. It starts from the Lease as it was read at
@@ -184,7 +201,7 @@ func (s *Store) Update(ctx context.Context, rec store.Record) (store.Record, err
 		return store.Record{}, s.wrap("update", err)
 	}
 	s.remember(got)
-	return RecordOf(got), nil
+	return s.record("update", got)
 }
 
 // Watch implements store.Store with a watch on the single Lease. Without a
@@ -239,11 +256,21 @@ func (s *Store) Watch(ctx context.Context, after string) (<-chan store.Event, er
 					continue
 				}
 				s.remember(l)
-				if !send(store.Event{Record: RecordOf(l)}) {
+				rec, err := s.record("watch", l)
+				if err != nil {
+					send(store.Event{Err: err})
+					return
+				}
+				if !send(store.Event{Record: rec}) {
 					return
 				}
 			case watch.Deleted:
-				if !send(store.Event{Deleted: true}) {
+				// The deleted object carries the revision of the deletion.
+				var rev int64
+				if l, isLease := ev.Object.(*coordinationv1.Lease); isLease {
+					rev = RecordOf(l).Revision
+				}
+				if !send(store.Event{Deleted: true, Record: store.Record{Revision: rev}}) {
 					return
 				}
 			case watch.Error:
@@ -300,9 +327,13 @@ func (s *Store) wrap(verb string, err error) error {
 
 // RecordOf decodes a Lease. Missing fields read as zero, as in client-go; a
 // value that makes no sense (a negative duration, say) is kept, for
-// store.Record.Validate to report.
+// store.Record.Validate to report. Revision is the resourceVersion as a
+// number, zero when it is not one.
 func RecordOf(l *coordinationv1.Lease) store.Record {
 	rec := store.Record{Version: l.ResourceVersion}
+	if rv, err := strconv.ParseInt(l.ResourceVersion, 10, 64); err == nil && rv > 0 {
+		rec.Revision = rv
+	}
 	sp := l.Spec
 	if sp.HolderIdentity != nil {
 		rec.Holder = *sp.HolderIdentity
@@ -327,7 +358,24 @@ func RecordOf(l *coordinationv1.Lease) store.Record {
 		b, err := strconv.ParseBool(v)
 		rec.ReleaseRequested = err != nil || b // any value but a false one asks
 	}
+	rec.Term = termOf(a[AnnotationTerm], rec.Transitions)
 	return rec
+}
+
+// termOf reads AnnotationTerm: the token, if the annotation belongs to the
+// term with the given transitions; zero otherwise, or when it is not
+// "TOKEN/TRANSITIONS" with a positive token.
+func termOf(v string, transitions int64) int64 {
+	tok, tr, ok := strings.Cut(v, "/")
+	if !ok {
+		return 0
+	}
+	token, err1 := strconv.ParseInt(tok, 10, 64)
+	of, err2 := strconv.ParseInt(tr, 10, 64)
+	if err1 != nil || err2 != nil || token <= 0 || of != transitions {
+		return 0
+	}
+	return token
 }
 
 // apply writes rec into l: the spec fields client-go's LeaseLock writes, and
@@ -361,6 +409,11 @@ func apply(l *coordinationv1.Lease, rec store.Record) {
 		release = "true"
 	}
 	set(AnnotationReleaseRequested, release)
+	term := ""
+	if rec.Term > 0 {
+		term = strconv.FormatInt(rec.Term, 10) + "/" + strconv.FormatInt(int64(transitions), 10)
+	}
+	set(AnnotationTerm, term)
 }
 
 var _ store.Store = (*Store)(nil)

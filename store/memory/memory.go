@@ -75,12 +75,13 @@ func (s *Store) Delete() {
 	s.exists = false
 	s.version++
 	s.rec = store.Record{}
-	s.broadcast(store.Event{Deleted: true, Record: store.Record{Version: strconv.FormatInt(s.version, 10)}})
+	s.broadcast(store.Event{Deleted: true, Record: store.Record{Version: strconv.FormatInt(s.version, 10), Revision: s.version}})
 }
 
 func (s *Store) put(rec store.Record) store.Record {
 	s.version++
 	rec.Version = strconv.FormatInt(s.version, 10)
+	rec.Revision = s.version // the counter survives Delete: revisions keep rising
 	s.rec, s.exists = rec, true
 	s.broadcast(store.Event{Record: rec})
 	return rec
