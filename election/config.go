@@ -91,13 +91,14 @@ var ErrInvalidConfig = errors.New("invalid election config")
 // Validate checks c, after defaults are applied, against the rules that keep
 // leadership exclusive:
 //
-//	renewDeadline*(1+drift) + grace < leaseDuration*(1-drift)
+//	(renewDeadline + grace)*(1+drift) < leaseDuration*(1-drift)
 //	retryPeriod <= renewDeadline/2
 //
 // The first makes a leader's work stop, by its own clock, before any
-// follower's clock can say that the lease expired. The second leaves room
-// for at least two renewal attempts before the deadline. Each error names
-// the field and the rule it breaks.
+// follower's clock can say that the lease expired: both the renew deadline
+// and the grace run on the leader's clock, the lease duration on the
+// follower's. The second leaves room for at least two renewal attempts
+// before the deadline. Each error names the field and the rule it breaks.
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	bad := func(format string, args ...any) error {
@@ -123,10 +124,10 @@ func (c Config) Validate() error {
 	case 2*c.RetryPeriod > c.RenewDeadline:
 		return bad("RetryPeriod (%v) must be at most half of RenewDeadline (%v)", c.RetryPeriod, c.RenewDeadline)
 	}
-	hold := time.Duration(float64(c.RenewDeadline)*(1+c.Drift)) + c.Grace
+	hold := time.Duration(float64(c.RenewDeadline+c.Grace) * (1 + c.Drift))
 	wait := time.Duration(float64(c.LeaseDuration) * (1 - c.Drift))
 	if hold >= wait {
-		return bad("RenewDeadline*(1+Drift) + Grace (%v) must be less than LeaseDuration*(1-Drift) (%v): with RenewDeadline %v, Grace %v, Drift %v, LeaseDuration must exceed %v",
+		return bad("(RenewDeadline + Grace)*(1+Drift) (%v) must be less than LeaseDuration*(1-Drift) (%v): with RenewDeadline %v, Grace %v, Drift %v, LeaseDuration must exceed %v",
 			hold, wait, c.RenewDeadline, c.Grace, c.Drift, time.Duration(float64(hold)/(1-c.Drift)).Round(time.Millisecond))
 	}
 	return nil

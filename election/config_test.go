@@ -32,10 +32,13 @@ func TestConfigValidate(t *testing.T) {
 		{"drift too large", func(c *election.Config) { c.Drift = 0.6 }, "Drift must be in [0, 0.5)"},
 		{"negative drift", func(c *election.Config) { c.Drift = -0.1 }, "Drift must be in"},
 		{"retry too close to renew", func(c *election.Config) { c.RetryPeriod = 6 * time.Second }, "RetryPeriod (6s) must be at most half of RenewDeadline (10s)"},
-		{"client-go default with our grace", func(c *election.Config) { c.Grace = 5 * time.Second }, "RenewDeadline*(1+Drift) + Grace (15.1s) must be less than LeaseDuration*(1-Drift) (14.85s)"},
+		{"client-go default with our grace", func(c *election.Config) { c.Grace = 5 * time.Second }, "(RenewDeadline + Grace)*(1+Drift) (15.15s) must be less than LeaseDuration*(1-Drift) (14.85s)"},
 		{"renew equals lease", func(c *election.Config) { c.RenewDeadline = 15 * time.Second }, "must be less than LeaseDuration"},
 		{"drift eats the margin", func(c *election.Config) { c.Drift = 0.05 }, "must be less than LeaseDuration"},
 		{"grace zero is default, tiny grace ok", func(c *election.Config) { c.Grace = time.Millisecond }, ""},
+		// The grace runs on the leader's clock too: (10s+4.72s)*1.01 =
+		// 14.867s is not below 15s*0.99 = 14.85s, although 10s*1.01+4.72s is.
+		{"grace is scaled by drift", func(c *election.Config) { c.Grace = 4720 * time.Millisecond }, "must be less than LeaseDuration*(1-Drift) (14.85s)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,14 +36,15 @@
 // Let drift bound the relative rate difference of any two clocks. Config is
 // rejected unless
 //
-//	RenewDeadline*(1+Drift) + Grace < LeaseDuration*(1-Drift)
+//	(RenewDeadline + Grace)*(1+Drift) < LeaseDuration*(1-Drift)
 //
 // A leader's work stops, by its own clock, at most RenewDeadline + Grace
 // after it sent its last successful renewal; no follower can have observed
 // that renewal before it was sent, and each waits LeaseDuration on its own
-// clock after observing it. The inequality makes the first moment strictly
-// earlier than the second. With the defaults (15s, 10s, 2s, grace 4s) the
-// margin is 0.75s.
+// clock after observing it. Both sides are measured on different clocks,
+// so each is scaled by the worst rate difference. The inequality makes the
+// first moment strictly earlier than the second. With the defaults (15s,
+// 10s, 2s, grace 4s) the margin is 0.71s.
 //
 // # Fencing, and what no election can promise
 //

@@ -53,5 +53,5 @@ func ExampleConfig_Validate() {
 	}.Validate()
 	fmt.Println(err)
 	// Output:
-	// invalid election config: RenewDeadline*(1+Drift) + Grace (12.08s) must be less than LeaseDuration*(1-Drift) (9.9s): with RenewDeadline 8s, Grace 4s, Drift 0.01, LeaseDuration must exceed 12.202s
+	// invalid election config: (RenewDeadline + Grace)*(1+Drift) (12.12s) must be less than LeaseDuration*(1-Drift) (9.9s): with RenewDeadline 8s, Grace 4s, Drift 0.01, LeaseDuration must exceed 12.242s
 }

@@ -20,7 +20,7 @@ func TestInvalidInvocationsExit2(t *testing.T) {
 		{"bad duration", nil, []string{"run", "--lease=x", "--lease-duration=abc"}, `invalid argument "abc" for "--lease-duration"`},
 		{"zero duration", nil, []string{"run", kc, "--lease=x", "--lease-duration=0s"}, "--lease-duration must be positive"},
 		{"unsafe timings", nil, []string{"run", kc, "--lease=x", "--lease-duration=10s", "--renew-deadline=8s"},
-			"RenewDeadline*(1+Drift) + Grace (12.08s) must be less than LeaseDuration*(1-Drift) (9.9s)"},
+			"(RenewDeadline + Grace)*(1+Drift) (12.12s) must be less than LeaseDuration*(1-Drift) (9.9s)"},
 		{"retry too long", nil, []string{"run", kc, "--lease=x", "--retry-period=6s"}, "RetryPeriod (6s) must be at most half of RenewDeadline (10s)"},
 		{"bad log format", nil, []string{"run", kc, "--lease=x", "--log-format=xml"}, `invalid --log-format "xml"`},
 		{"bad log level", nil, []string{"run", kc, "--lease=x", "--log-level=loud"}, `invalid --log-level "loud"`},
