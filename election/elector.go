@@ -30,7 +30,8 @@ type Elector struct {
 	mu          sync.Mutex
 	running     bool
 	term        *Term
-	holder      string    // last holder reported to Metrics
+	holder      string    // last holder reported to Metrics and the log
+	holderTerm  int64     // last term of the holder reported to Metrics
 	stuckSince  time.Time // a Lead callback overran its grace since then
 	failed      error     // why Run returned, if it failed
 	warnedAbout string    // record version or instance last warned about
@@ -48,8 +49,8 @@ func New(cfg Config) (*Elector, error) {
 	}
 	log := cfg.Logger.With("lease", cfg.Store.String(), "identity", cfg.Identity, "instance", instance)
 	e := &Elector{cfg: cfg, store: cfg.Store, instance: instance, log: log,
-		tracker: newTracker(cfg.Store, cfg.RetryPeriod, log)}
-	e.hub.last = statusOf(cfg.Store.String(), cfg.Identity, observation{}, false)
+		tracker: newTracker(cfg.Store, cfg.RetryPeriod, log, cfg.Metrics)}
+	e.hub.last = statusOf(cfg.Store.String(), cfg.Identity, observation{}, nil)
 	return e, nil
 }
 
@@ -196,9 +197,18 @@ func (e *Elector) publish(ctx context.Context) {
 func (e *Elector) refresh() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := statusOf(e.store.String(), e.cfg.Identity, e.tracker.latest(), e.term != nil)
-	if s.Known && s.Leader != e.holder {
-		e.holder = s.Leader
+	s := statusOf(e.store.String(), e.cfg.Identity, e.tracker.latest(), e.term)
+	if s.Known && (s.Leader != e.holder || s.Term != e.holderTerm) {
+		if s.Leader != e.holder && e.term == nil {
+			switch s.Leader {
+			case "":
+				e.log.Info("the lease is free")
+			case e.cfg.Identity:
+			default:
+				e.log.Info("following", "leader", s.Leader, "term", s.Term)
+			}
+		}
+		e.holder, e.holderTerm = s.Leader, s.Term
 		e.cfg.Metrics.HolderChanged(s.Leader, s.Term)
 	}
 	e.hub.publish(s)
@@ -260,7 +270,7 @@ func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Ti
 				switch {
 				case err == nil:
 					return t, mine, nil
-				case errors.Is(err, store.ErrPermission):
+				case errors.Is(err, store.ErrPermission), errors.Is(err, errStoreContract):
 					return nil, store.Record{}, err
 				case raced && races < 3:
 					// Somebody else wrote first: read and decide again.
@@ -310,9 +320,13 @@ func (e *Elector) judge(o observation, now time.Time) (take bool, until time.Tim
 	switch {
 	case !o.exists:
 		// A record deleted under a live holder is waited out as if the
-		// holder still held it; one never seen held is taken at once.
-		if o.goneHolder != "" && now.Before(o.goneUntil) {
-			return false, o.goneUntil
+		// holder still held it, counted from when the deletion was seen (the
+		// holder may have renewed after the last version seen here, never
+		// after the deletion); one never seen held is taken at once.
+		if o.gone.Held() {
+			if until := o.at.Add(e.leaseOf(o.gone)); now.Before(until) {
+				return false, until
+			}
 		}
 		return true, time.Time{}
 	case heldBy(rec, e.cfg.Identity, e.instance):
@@ -321,7 +335,7 @@ func (e *Elector) judge(o observation, now time.Time) (take bool, until time.Tim
 		return true, time.Time{}
 	case !rec.Held():
 		if rec.HandoffTo != "" && rec.HandoffTo != e.cfg.Identity {
-			if until := o.at.Add(e.leaseOf(o)); now.Before(until) {
+			if until := o.at.Add(e.leaseOf(rec)); now.Before(until) {
 				return false, until
 			}
 		}
@@ -332,25 +346,25 @@ func (e *Elector) judge(o observation, now time.Time) (take bool, until time.Tim
 		e.log.Warn("another process holds the lease under this same identity; waiting for its lease to expire",
 			"other_instance", rec.Instance)
 	}
-	expiry := o.at.Add(e.leaseOf(o))
+	expiry := o.at.Add(e.leaseOf(rec))
 	if now.Before(expiry) {
 		return false, expiry
 	}
 	return true, time.Time{}
 }
 
-// leaseOf returns how long to wait out the holder of o. A malformed record is
-// reported and waited out for this candidate's own LeaseDuration.
-func (e *Elector) leaseOf(o observation) time.Duration {
-	if err := o.rec.Validate(); err != nil {
-		if e.warnedAbout != o.rec.Version {
-			e.warnedAbout = o.rec.Version
+// leaseOf returns how long to wait out the holder of rec. A malformed record
+// is reported and waited out for this candidate's own LeaseDuration.
+func (e *Elector) leaseOf(rec store.Record) time.Duration {
+	if err := rec.Validate(); err != nil {
+		if e.warnedAbout != rec.Version {
+			e.warnedAbout = rec.Version
 			e.log.Error("the lease record is malformed (hand-edited?); treating it as held for this candidate's own lease duration",
 				"err", err, "lease_duration", e.cfg.LeaseDuration)
 		}
 		return e.cfg.LeaseDuration
 	}
-	return o.rec.LeaseDuration
+	return rec.LeaseDuration
 }
 
 // take tries to acquire the lease with a compare-and-set on the version in o
@@ -376,13 +390,45 @@ func (e *Elector) take(ctx context.Context, o observation) (*Term, store.Record,
 		got, err = e.store.Create(cctx, next)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped while the write was in flight: the server may have
+			// applied it. Do not leave the others waiting a lease duration.
+			e.releaseIfHeld(ctx)
+		}
 		return nil, store.Record{}, err
 	}
 	took := time.Since(sent)
+	if got.Revision <= 0 {
+		return nil, store.Record{}, fmt.Errorf("%w: %s returned a record without a revision, which fencing tokens are made of (see store.Record.Revision)", errStoreContract, e.store)
+	}
 	e.tracker.observe(got, true)
-	e.cfg.Metrics.Acquired(got.Transitions, took)
-	t := newTerm(context.WithoutCancel(ctx), e.cfg.Identity, got.Transitions, sent, e.cfg.RenewDeadline)
+	// The token is the revision of the winning write: every later write,
+	// and so every later term's token, is larger, even across deletion.
+	token := got.Revision
+	e.cfg.Metrics.Acquired(token, took)
+	t := newTerm(context.WithoutCancel(ctx), e.cfg.Identity, token, sent, e.cfg.RenewDeadline)
 	return t, got, nil
+}
+
+// errStoreContract marks a store that breaks the store.Store contract:
+// retrying cannot cure it.
+var errStoreContract = errors.New("store breaks its contract")
+
+// releaseIfHeld reads the record after Run was stopped during an
+// acquisition whose outcome is unknown, and releases it if this process
+// holds it. It is best effort: a write still in flight on the server when
+// the record is read escapes it and expires instead.
+func (e *Elector) releaseIfHeld(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.callTimeout())
+	defer cancel()
+	o, err := e.tracker.read(rctx)
+	if err != nil || !o.exists || !heldBy(o.rec, e.cfg.Identity, e.instance) {
+		return
+	}
+	e.log.Info("stopped during an acquisition that took effect; releasing the lease")
+	if err := e.release(ctx, o.rec, ""); err != nil {
+		e.log.Warn("could not release the lease; it will expire", "err", err)
+	}
 }
 
 // lead runs one term: it starts Lead, renews every RetryPeriod, ends the
@@ -405,7 +451,9 @@ func (e *Elector) lead(ctx context.Context, t *Term, mine store.Record) (resigne
 
 	changes, stop := e.tracker.changed()
 	defer stop()
-	renew := time.NewTimer(e.cfg.RetryPeriod)
+	// The first renewal goes out at once: it records the term's token in
+	// the record, for followers and observers to report.
+	renew := time.NewTimer(0)
 	defer renew.Stop()
 	reread := false
 	checkRequests := func(rec store.Record) {
@@ -524,6 +572,7 @@ func (e *Elector) renew(ctx context.Context, t *Term, mine store.Record, reread 
 		next := mine
 		next.RenewTime = time.Now()
 		next.LeaseDuration = e.cfg.LeaseDuration
+		next.Term = t.Token()
 		sent := time.Now()
 		var got store.Record
 		var err error

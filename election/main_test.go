@@ -88,9 +88,10 @@ type candidate struct {
 }
 
 type candidateOpts struct {
-	hold func() time.Duration // how long each term's work lasts; nil: until the term ends
-	log  *slog.Logger
-	tune func(*election.Config)
+	hold   func() time.Duration // how long each term's work lasts; nil: until the term ends
+	linger time.Duration        // how long the work goes on after its term ended (within Grace)
+	log    *slog.Logger
+	tune   func(*election.Config)
 }
 
 func startCandidate(t *testing.T, s store.Store, id string, chk *termcheck.Checker, o candidateOpts) *candidate {
@@ -115,6 +116,9 @@ func startCandidate(t *testing.T, s store.Store, id string, chk *termcheck.Check
 				timer.Stop()
 			} else {
 				<-term.Done()
+			}
+			if o.linger > 0 && term.Err() != nil {
+				time.Sleep(o.linger) // the work takes this long to stop
 			}
 			end()
 			c.mu.Lock()

@@ -15,9 +15,15 @@ type Metrics interface {
 	// Renewed is called after every renewal attempt, with its duration and
 	// its error (nil on success).
 	Renewed(took time.Duration, err error)
-	// HolderChanged is called when the observed holder changes; holder is
-	// empty when the lease is free or gone.
-	HolderChanged(holder string, transitions int64)
+	// HolderChanged is called when the observed holder, or the token it
+	// recorded for its term, changes; holder is empty when the lease is free
+	// or gone, term is zero when the holder has not recorded it (yet).
+	HolderChanged(holder string, term int64)
+	// Watching is called with true when a watch of the record is
+	// established, and with false when it ends or cannot be established
+	// (err says why; nil when a watch simply ended). While no watch runs,
+	// the record is polled every retry period.
+	Watching(watching bool, err error)
 }
 
 type nopMetrics struct{}
@@ -26,3 +32,4 @@ func (nopMetrics) Leading(bool)                  {}
 func (nopMetrics) Acquired(int64, time.Duration) {}
 func (nopMetrics) Renewed(time.Duration, error)  {}
 func (nopMetrics) HolderChanged(string, int64)   {}
+func (nopMetrics) Watching(bool, error)          {}

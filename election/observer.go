@@ -32,8 +32,8 @@ func NewObserver(s store.Store, retry time.Duration, log *slog.Logger) *Observer
 	if log == nil {
 		log = slog.Default()
 	}
-	o := &Observer{store: s, retry: retry, tracker: newTracker(s, retry, log.With("lease", s.String()))}
-	o.hub.last = statusOf(s.String(), "", observation{}, false)
+	o := &Observer{store: s, retry: retry, tracker: newTracker(s, retry, log.With("lease", s.String()), nil)}
+	o.hub.last = statusOf(s.String(), "", observation{}, nil)
 	return o
 }
 
@@ -62,7 +62,7 @@ func (o *Observer) Run(ctx context.Context) error {
 		changes, stop := o.tracker.changed()
 		defer stop()
 		for {
-			o.hub.publish(statusOf(o.store.String(), "", o.tracker.latest(), false))
+			o.hub.publish(statusOf(o.store.String(), "", o.tracker.latest(), nil))
 			select {
 			case <-ctx.Done():
 				return

@@ -19,9 +19,14 @@ type Status struct {
 	// IsLeader is true while this candidate is inside a term: from the
 	// acquisition until the term's context is cancelled.
 	IsLeader bool
-	// Term is the transitions counter of the latest record observed: the
-	// fencing token of the current holder's term.
+	// Term is the fencing token of the current holder's term: while this
+	// candidate leads, its own term's token (Term.Token); otherwise the
+	// token the holder recorded in the record, zero when it has not (a
+	// client-go holder, or one that has not renewed since it acquired).
 	Term int64
+	// Transitions is the record's count of holder changes (client-go's
+	// leaseTransitions). It is informative, not a fencing token.
+	Transitions int64
 	// RenewedAt is the holder's own renewal stamp (its wall clock).
 	RenewedAt time.Time
 	// ObservedAt is the local time at which this version was first seen.
@@ -32,14 +37,26 @@ type Status struct {
 	Known bool
 }
 
-func statusOf(lease, identity string, o observation, leading bool) Status {
-	s := Status{Lease: lease, Identity: identity, IsLeader: leading, Known: o.known}
+// statusOf derives a status from an observation and the term in progress,
+// if any. While a term lasts, the candidate is the leader and its term's
+// token is the term, whatever the latest observation says: a watch event
+// older than the candidate's own write, or a deletion it is about to undo,
+// must not make a leader report another holder or token.
+func statusOf(lease, identity string, o observation, term *Term) Status {
+	s := Status{Lease: lease, Identity: identity, Known: o.known}
 	if o.exists {
 		s.Leader = o.rec.Holder
-		s.Term = o.rec.Transitions
+		s.Term = o.rec.Term
+		s.Transitions = o.rec.Transitions
 		s.RenewedAt = o.rec.RenewTime
 		s.LeaseDuration = o.rec.LeaseDuration
 		s.ObservedAt = o.at
+	}
+	if term != nil {
+		s.IsLeader = true
+		s.Leader = identity
+		s.Term = term.Token()
+		s.Known = true
 	}
 	return s
 }

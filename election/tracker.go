@@ -18,15 +18,19 @@ type observation struct {
 	exists bool
 	seen   bool // the record has existed at some point
 	rec    store.Record
-	at     time.Time
+	at     time.Time // when rec was first seen, or when the deletion was
 
-	// When the record was deleted while held, the holder and the moment its
-	// lease would have expired from the last version seen: candidates that
-	// saw it held wait until then before re-creating it.
-	goneHolder string
-	goneUntil  time.Time
+	// gone is the last record seen before a deletion, when it was held:
+	// candidates that saw it held wait out its lease, counted from the
+	// moment they saw the deletion (at), before re-creating the record. The
+	// holder may have renewed after the version this candidate saw last,
+	// but not after the deletion.
+	gone store.Record
+	// lastRevision is the largest revision seen, of a record or of a
+	// deletion: anything older is stale and ignored.
+	lastRevision int64
 	// lastTransitions is the largest transitions counter seen, kept across a
-	// deletion so that a re-created record continues the token sequence.
+	// deletion so that a re-created record continues client-go's count.
 	lastTransitions int64
 }
 
@@ -34,9 +38,10 @@ type observation struct {
 // feeds it; while the watch is down it polls every retry period. Reads and
 // writes made by the elector feed it too.
 type tracker struct {
-	store store.Store
-	retry time.Duration
-	log   *slog.Logger
+	store   store.Store
+	retry   time.Duration
+	log     *slog.Logger
+	metrics Metrics
 
 	mu      sync.Mutex
 	obs     observation
@@ -44,8 +49,11 @@ type tracker struct {
 	subs    map[chan struct{}]struct{}
 }
 
-func newTracker(s store.Store, retry time.Duration, log *slog.Logger) *tracker {
-	return &tracker{store: s, retry: retry, log: log, subs: map[chan struct{}]struct{}{}}
+func newTracker(s store.Store, retry time.Duration, log *slog.Logger, m Metrics) *tracker {
+	if m == nil {
+		m = nopMetrics{}
+	}
+	return &tracker{store: s, retry: retry, log: log, metrics: m, subs: map[chan struct{}]struct{}{}}
 }
 
 // latest returns the current observation.
@@ -70,27 +78,31 @@ func (k *tracker) changed() (ch <-chan struct{}, stop func()) {
 }
 
 // observe records the outcome of a read, a write or a watch event: rec is
-// the record, or exists is false when it is gone. A version already seen
-// keeps its first observation time.
+// the record, or exists is false when it is gone (rec then carries at most
+// the deletion's revision). A version already seen keeps its first
+// observation time; a state older than one already seen (a watch event
+// delivered after this process's own write, say) is ignored.
 func (k *tracker) observe(rec store.Record, exists bool) observation {
 	now := time.Now()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	o := k.obs
 	switch {
+	case o.known && rec.Revision > 0 && rec.Revision <= o.lastRevision:
+		return o // not newer than what was seen
 	case !exists && o.known && !o.exists:
 		return o // still gone
 	case exists && o.known && o.exists && o.rec.Version == rec.Version:
 		return o // same version
 	}
 	next := observation{known: true, exists: exists, rec: rec, at: now, seen: o.seen || exists,
+		lastRevision:    max(o.lastRevision, rec.Revision),
 		lastTransitions: max(o.lastTransitions, rec.Transitions),
-		goneHolder:      o.goneHolder, goneUntil: o.goneUntil}
+		gone:            o.gone}
 	if !exists {
 		next.rec = store.Record{}
 		if o.exists && o.rec.Held() {
-			next.goneHolder = o.rec.Holder
-			next.goneUntil = o.at.Add(o.rec.LeaseDuration)
+			next.gone = o.rec
 		}
 	}
 	k.obs = next
@@ -108,7 +120,8 @@ func (k *tracker) observe(rec store.Record, exists bool) observation {
 // ErrNotFound leave the observation unchanged. When the observation changed
 // while the read was in flight (the watch delivered something), the read's
 // answer may be the older one, so it is dropped: the watch reports changes
-// in order and will report anything newer.
+// in order and will report anything newer. (A record's revision tells an
+// older answer apart too, but "not found" carries no revision.)
 func (k *tracker) read(ctx context.Context) (observation, error) {
 	k.mu.Lock()
 	before := k.changes
@@ -126,10 +139,17 @@ func (k *tracker) read(ctx context.Context) (observation, error) {
 	return k.observe(rec, err == nil), nil
 }
 
+// watchRetryForbidden is how often a watch the store refused for lack of
+// permission is tried again, in case the permission was granted since.
+const watchRetryForbidden = 5 * time.Minute
+
 // run keeps the observation fresh until ctx ends: it watches the record, and
 // while no watch can be established it reads the record every retry period.
-// Permission errors are returned at once, since retrying cannot cure them.
+// A refused read is returned at once, since retrying cannot cure it; a
+// refused watch only costs speed: it is reported once, and the record is
+// polled, with a new watch attempt every watchRetryForbidden.
 func (k *tracker) run(ctx context.Context, timeout time.Duration) error {
+	var forbiddenUntil time.Time // no watch attempt before, after a refusal
 	for ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, timeout)
 		o, err := k.read(rctx)
@@ -144,6 +164,12 @@ func (k *tracker) run(ctx context.Context, timeout time.Duration) error {
 			}
 			continue
 		}
+		if time.Now().Before(forbiddenUntil) {
+			if !sleep(ctx, k.retry) {
+				break
+			}
+			continue
+		}
 		after := ""
 		if o.exists {
 			after = o.rec.Version
@@ -151,25 +177,38 @@ func (k *tracker) run(ctx context.Context, timeout time.Duration) error {
 		started := time.Now()
 		events, err := k.store.Watch(ctx, after)
 		if err != nil {
-			if errors.Is(err, store.ErrPermission) {
-				return err
+			k.metrics.Watching(false, err)
+			switch {
+			case errors.Is(err, store.ErrPermission):
+				if forbiddenUntil.IsZero() {
+					k.log.Warn(`the lease record cannot be watched; polling it every retry period instead, which costs one read per retry period and slows hand-overs to up to a retry period: add verb "watch" to the candidate's permissions`,
+						"err", err, "retry_period", k.retry)
+				}
+				forbiddenUntil = time.Now().Add(watchRetryForbidden)
+			case ctx.Err() == nil:
+				k.log.Warn("cannot watch the lease record; polling every retry period", "err", err)
 			}
-			k.log.Warn("cannot watch the lease record; polling every retry period", "err", err)
 			if !sleep(ctx, k.retry) {
 				break
 			}
 			continue
 		}
+		if !forbiddenUntil.IsZero() {
+			k.log.Info("watching the lease record again")
+			forbiddenUntil = time.Time{}
+		}
+		k.metrics.Watching(true, nil)
 		for ev := range events {
 			switch {
 			case ev.Err != nil:
 				k.log.Debug("lease watch ended", "err", ev.Err)
 			case ev.Deleted:
-				k.observe(store.Record{}, false)
+				k.observe(store.Record{Revision: ev.Record.Revision}, false)
 			default:
 				k.observe(ev.Record, true)
 			}
 		}
+		k.metrics.Watching(false, nil)
 		// A watch that breaks at once must not turn into a busy loop.
 		if time.Since(started) < k.retry && !sleep(ctx, k.retry) {
 			break

@@ -5,6 +5,7 @@
 package metrics
 
 import (
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/incumbent-io/incumbent/election"
+	"github.com/incumbent-io/incumbent/store"
 )
 
 // Metrics is the Prometheus view of one candidate. It is safe for concurrent
@@ -28,8 +30,12 @@ type Metrics struct {
 	acquire       prometheus.Histogram
 	renew         prometheus.Histogram
 	renewFailures prometheus.Counter
+	watching      prometheus.Gauge
+	watchFailures *prometheus.CounterVec
 
 	mu          sync.Mutex
+	holder      string        // last holder reported
+	holderKnown bool
 	leaderSince time.Time     // zero while following
 	ledBefore   time.Duration // time led in terms that have ended
 }
@@ -60,7 +66,7 @@ func New(lease string) *Metrics {
 	})))
 	m.observedTerm = prometheus.NewGauge(prometheus.GaugeOpts(f(prometheus.Opts{
 		Name: "incumbent_observed_term",
-		Help: "Fencing token (transitions counter) of the latest lease record observed.",
+		Help: "Fencing token of the current holder's term, as observed by this candidate (0 while unknown).",
 	})))
 	m.acquire = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "incumbent_acquire_duration_seconds", ConstLabels: labels, Buckets: latencyBuckets,
@@ -74,12 +80,22 @@ func New(lease string) *Metrics {
 		Name: "incumbent_renew_failures_total",
 		Help: "Renewal attempts that failed (conflict, timeout, unreachable store, ...).",
 	})))
+	m.watching = prometheus.NewGauge(prometheus.GaugeOpts(f(prometheus.Opts{
+		Name: "incumbent_watching",
+		Help: "1 while a watch of the lease record runs, 0 while the record is polled every retry period instead.",
+	})))
+	m.watchFailures = prometheus.NewCounterVec(prometheus.CounterOpts(f(prometheus.Opts{
+		Name: "incumbent_watch_failures_total",
+		Help: "Watches of the lease record that could not be established, by reason: forbidden (the watch permission is missing) or error.",
+	})), []string{"reason"})
+	m.watchFailures.WithLabelValues("forbidden")
+	m.watchFailures.WithLabelValues("error")
 	leaderSeconds := prometheus.NewCounterFunc(prometheus.CounterOpts(f(prometheus.Opts{
 		Name: "incumbent_leader_seconds_total",
 		Help: "Seconds this candidate has spent leading, including the current term.",
 	})), m.leaderSeconds)
 	reg.MustRegister(m.isLeader, m.terms, m.holderChanges, m.observedTerm, m.acquire, m.renew,
-		m.renewFailures, leaderSeconds,
+		m.renewFailures, m.watching, m.watchFailures, leaderSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -123,9 +139,30 @@ func (m *Metrics) Renewed(took time.Duration, err error) {
 }
 
 // HolderChanged implements election.Metrics.
-func (m *Metrics) HolderChanged(holder string, transitions int64) {
-	m.holderChanges.Inc()
-	m.observedTerm.Set(float64(transitions))
+func (m *Metrics) HolderChanged(holder string, term int64) {
+	m.mu.Lock()
+	changed := !m.holderKnown || holder != m.holder
+	m.holder, m.holderKnown = holder, true
+	m.mu.Unlock()
+	if changed {
+		m.holderChanges.Inc()
+	}
+	m.observedTerm.Set(float64(term))
+}
+
+// Watching implements election.Metrics.
+func (m *Metrics) Watching(watching bool, err error) {
+	if watching {
+		m.watching.Set(1)
+		return
+	}
+	m.watching.Set(0)
+	switch {
+	case errors.Is(err, store.ErrPermission):
+		m.watchFailures.WithLabelValues("forbidden").Inc()
+	case err != nil:
+		m.watchFailures.WithLabelValues("error").Inc()
+	}
 }
 
 func (m *Metrics) leaderSeconds() float64 {
