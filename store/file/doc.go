@@ -27,7 +27,11 @@
 // takes no lock) sees either the old or the new record, and a process killed
 // at any point (even with SIGKILL, which also drops its lock) leaves a whole
 // record behind. A lock file that is removed while somebody waits on it is
-// detected and the lock taken again on the new file.
+// detected and the lock taken again on the new file. A writer waits for the
+// lock by retrying a non-blocking flock (after 1ms, then twice as long each
+// time, at most every 50ms) until its context ends, so a holder that is
+// stuck (stopped with SIGSTOP, say) costs the writers that give up on it
+// nothing but time: no goroutine or file is left behind in the wait.
 //
 // The Version of a record is "GENERATION.INCARNATION": GENERATION counts the
 // writes since the record was created and is stored in the record;
