@@ -18,14 +18,14 @@ import (
 func TestLockFileReplaced(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.lock")
 	ctx := context.Background()
-	first, err := lockFile(ctx, path)
+	_, first, err := lockFile(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var thirdHeld atomic.Bool
 	waiter := make(chan error, 1)
 	go func() {
-		u, err := lockFile(ctx, path)
+		_, u, err := lockFile(ctx, path)
 		if err == nil {
 			if thirdHeld.Load() {
 				err = errors.New("the waiter got the lock while another process held the new lock file")
@@ -38,7 +38,7 @@ func TestLockFileReplaced(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	third, err := lockFile(ctx, path) // creates and locks a new file
+	_, third, err := lockFile(ctx, path) // creates and locks a new file
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,14 +14,14 @@ import (
 // takes the lock later.
 func TestLockWaitEndsWithContext(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.lock")
-	unlock, err := lockFile(context.Background(), path)
+	_, unlock, err := lockFile(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	waited := make(chan error, 1)
 	go func() {
-		u, err := lockFile(ctx, path)
+		_, u, err := lockFile(ctx, path)
 		if u != nil {
 			u()
 		}
@@ -40,7 +40,7 @@ func TestLockWaitEndsWithContext(t *testing.T) {
 	// Nobody may have taken the lock in the abandoned wait's place.
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	unlock, err = lockFile(ctx, path)
+	_, unlock, err = lockFile(ctx, path)
 	if err != nil {
 		t.Fatalf("the lock is not free after an abandoned wait: %v", err)
 	}

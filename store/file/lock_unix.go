@@ -12,30 +12,31 @@ import (
 )
 
 // lockFile takes an exclusive flock on the file at path, creating it if
-// needed, and returns the function that releases it. Each call opens the
-// file anew, so calls exclude each other within one process as well as
-// across processes. If the file is removed or replaced while this call waits,
-// it locks the new file instead, so that two holders can never lock two
-// different files under one name.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+// needed, and returns it, open for reading and writing, with the function
+// that releases it (and closes it). Each call opens the file anew, so calls
+// exclude each other within one process as well as across processes. If the
+// file is removed or replaced while this call waits, it locks the new file
+// instead, so that two holders can never lock two different files under one
+// name.
+func lockFile(ctx context.Context, path string) (lock *os.File, unlock func(), err error) {
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
-			return nil, fmt.Errorf("open lock file: %w", classify(err))
+			return nil, nil, fmt.Errorf("open lock file: %w", classify(err))
 		}
 		if err := flockContext(ctx, f); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		same, err := samePath(f, path)
 		if err != nil {
 			release(f)
-			return nil, fmt.Errorf("check lock file: %w", classify(err))
+			return nil, nil, fmt.Errorf("check lock file: %w", classify(err))
 		}
 		if same {
-			return func() { release(f) }, nil
+			return f, func() { release(f) }, nil
 		}
 		release(f) // the file we locked is no longer the one at path
 	}
@@ -43,7 +44,7 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 
 // Backoff of a wait for a contended lock: the first retry comes after
 // minLockBackoff, each later one after twice the wait before, up to
-// maxLockBackoff. A write holds the lock for about two fsyncs (a few
+// maxLockBackoff. A write holds the lock for three fsyncs (a few
 // milliseconds on a local disk), so most waits end within the first few
 // retries; the cap bounds how late a waiter notices a release to 50ms,
 // small against any renew deadline, at the cost of about twenty cheap

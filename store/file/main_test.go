@@ -76,7 +76,7 @@ func helper(mode string) error {
 	case "hold":
 		// Take the lease's lock as a writer does, say so, and hold it
 		// until stdin closes (a test stops this process in between).
-		unlock, err := file.LockFile(context.Background(), filepath.Join(dir, name+".lock"))
+		_, unlock, err := file.LockFile(context.Background(), filepath.Join(dir, name+".lock"))
 		if err != nil {
 			return err
 		}
