@@ -70,10 +70,12 @@ func TestWatchDeliversChangesInOrder(t *testing.T) {
 		}
 		wants = append(wants, want{rec: rec})
 	}
-	if _, err := c.Delete(ctx, s.Key()); err != nil {
+	del, err := c.Delete(ctx, s.Key())
+	if err != nil {
 		t.Fatal(err)
 	}
-	wants = append(wants, want{deleted: true})
+	// A deletion carries the revision etcd gave it.
+	wants = append(wants, want{deleted: true, rec: store.Record{Revision: del.Header.Revision}})
 	if rec, err = s.Create(ctx, held("b", 5)); err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +93,8 @@ func TestWatchDeliversChangesInOrder(t *testing.T) {
 			t.Fatalf("event %d: %v", i, ev.Err)
 		case ev.Deleted != w.deleted:
 			t.Fatalf("event %d: deleted %v, want %v", i, ev.Deleted, w.deleted)
-		case w.deleted && ev.Record != (store.Record{}):
-			t.Fatalf("event %d: deletion carries record %+v, want the zero Record", i, ev.Record)
+		case w.deleted && ev.Record != w.rec:
+			t.Fatalf("event %d: deletion carries record %+v, want the zero Record but for the deletion's revision %d", i, ev.Record, w.rec.Revision)
 		case !w.deleted && !sameRecord(ev.Record, w.rec):
 			t.Fatalf("event %d: %+v, want %+v", i, ev.Record, w.rec)
 		}

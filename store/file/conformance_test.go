@@ -40,7 +40,7 @@ func conformance(t *testing.T, opts file.Options) {
 			}
 		}),
 		storetest.WithCorrupt(func(t *testing.T, name string) {
-			if err := os.WriteFile(filepath.Join(dir, name+".json"), []byte(`{"format": 1, "generation": `), 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, name+".json"), []byte(`{"format": 2, "generation": `), 0o600); err != nil {
 				t.Fatalf("corrupt: %v", err)
 			}
 		}),

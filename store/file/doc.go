@@ -8,7 +8,7 @@
 // A folder holds any number of leases. The lease named NAME is kept in
 //
 //	NAME.json      the record (JSON, see below)
-//	NAME.lock      the lock file, never removed
+//	NAME.lock      the lock file and the revision sequence, never removed
 //	NAME.json.tmp  a write in progress (or left by a writer that crashed)
 //
 // The folder is created with mode 0700 when it is missing and its parent
@@ -22,12 +22,17 @@
 //
 // Every write (Create, Update) takes an exclusive flock(2) on NAME.lock,
 // reads the record, checks it (absent for Create, at the caller's version for
-// Update), writes the new record to NAME.json.tmp, fsyncs it, renames it over
-// NAME.json and fsyncs the folder. A rename is atomic, so a reader (Get, which
+// Update), raises the revision sequence in NAME.lock and fsyncs it (see
+// Revision), writes the new record to NAME.json.tmp, fsyncs it, renames it
+// over NAME.json and fsyncs the folder. A rename is atomic, so a reader (Get, which
 // takes no lock) sees either the old or the new record, and a process killed
 // at any point (even with SIGKILL, which also drops its lock) leaves a whole
 // record behind. A lock file that is removed while somebody waits on it is
-// detected and the lock taken again on the new file.
+// detected and the lock taken again on the new file. A writer waits for the
+// lock by retrying a non-blocking flock (after 1ms, then twice as long each
+// time, at most every 50ms) until its context ends, so a holder that is
+// stuck (stopped with SIGSTOP, say) costs the writers that give up on it
+// nothing but time: no goroutine or file is left behind in the wait.
 //
 // The Version of a record is "GENERATION.INCARNATION": GENERATION counts the
 // writes since the record was created and is stored in the record;
@@ -35,26 +40,55 @@
 // is deleted and created again therefore never repeats a version, and a
 // compare-and-set from before the deletion fails.
 //
+// # Revision
+//
+// Every record the store returns carries a Revision (see
+// store.Record.Revision) larger than that of every write before it,
+// including writes made before the record file was deleted and created
+// again. NAME.lock keeps the sequence: the largest revision any write has
+// taken, as a decimal number (an empty file counts as zero). Under the lock,
+// a write takes one more than the larger of that sequence and the revision of
+// the record it replaces, writes it into NAME.lock and fsyncs it, and only
+// then writes the record, which keeps its revision in "revision". A crash in
+// between skips a revision; it never hands one out twice. Reads take the
+// revision from the record.
+//
+// Losing either file alone keeps revisions rising: the sequence outlives the
+// record, the record's revision outlives the sequence. Removing both (the
+// whole folder, say) starts revisions over at 1, and with them the fencing
+// tokens made of them, so never remove a lease's files while its candidates
+// run, and never remove NAME.lock while one of them may hold it. That is also
+// why a Version is not made of the revision: a version must never repeat. A
+// lock file that holds anything but a decimal number is malformed: writes
+// fail with an error wrapping store.ErrMalformed that names it until it is
+// fixed or removed (reads go on). A watch reports a deletion without a
+// revision (zero): the file was removed out of band, by no write of the
+// store, so no revision was taken for it.
+//
 // # Record format
 //
 // The record is one JSON object, for example:
 //
 //	{
-//	  "format": 1,
+//	  "format": 2,
 //	  "generation": 7,
 //	  "incarnation": "3f9a0c1e5b7d2468",
+//	  "revision": 31,
 //	  "holder": "replica-a",
 //	  "instance": "9c1d2e3f4a5b6c7d",
 //	  "leaseDuration": "15s",
 //	  "acquireTime": "2026-05-01T10:00:00.123456Z",
 //	  "renewTime": "2026-05-01T10:00:08.123456Z",
-//	  "transitions": 3
+//	  "transitions": 3,
+//	  "term": 27
 //	}
 //
-// plus "handoffTo", "transferTo" and "releaseRequested" when set. "format" is
-// the version of this layout (FormatVersion). A record that cannot be read
-// exactly (bad JSON, an unknown field, an unknown format, a missing
-// generation, or values store.Record.Validate rejects) is malformed: Get
+// plus "handoffTo", "transferTo" and "releaseRequested" when set; "term"
+// (store.Record.Term) is left out when zero. "format" is the version of this
+// layout (FormatVersion); format 1, without "revision" and "term", is no
+// longer read. A record that cannot be read exactly (bad JSON, an unknown
+// field, an unknown format, a missing generation or revision, or values
+// store.Record.Validate rejects) is malformed: Get
 // returns an error wrapping store.ErrMalformed that names the file, and
 // Create and Update refuse to overwrite it. The operator must fix or remove
 // the file; the elector keeps retrying and logging until then.

@@ -103,7 +103,7 @@ func (s *Store) Get(ctx context.Context) (store.Record, error) {
 // Create implements store.Store. It refuses to replace a malformed record.
 func (s *Store) Create(ctx context.Context, rec store.Record) (store.Record, error) {
 	var out store.Record
-	err := s.locked(ctx, func() error {
+	err := s.locked(ctx, func(lock *os.File) error {
 		_, _, err := s.read()
 		switch {
 		case err == nil:
@@ -117,7 +117,7 @@ func (s *Store) Create(ctx context.Context, rec store.Record) (store.Record, err
 		if err != nil {
 			return err
 		}
-		out, err = s.write(rec, version{gen: 1, incarnation: inc})
+		out, err = s.write(lock, rec, version{gen: 1, incarnation: inc}, 0)
 		return err
 	})
 	if err != nil {
@@ -129,7 +129,7 @@ func (s *Store) Create(ctx context.Context, rec store.Record) (store.Record, err
 // Update implements store.Store. It refuses to replace a malformed record.
 func (s *Store) Update(ctx context.Context, rec store.Record) (store.Record, error) {
 	var out store.Record
-	err := s.locked(ctx, func() error {
+	err := s.locked(ctx, func(lock *os.File) error {
 		cur, v, err := s.read()
 		switch {
 		case errors.Is(err, store.ErrMalformed):
@@ -139,7 +139,7 @@ func (s *Store) Update(ctx context.Context, rec store.Record) (store.Record, err
 		case cur.Version != rec.Version:
 			return fmt.Errorf("%w: version is %s, not %s", store.ErrConflict, cur.Version, rec.Version)
 		}
-		out, err = s.write(rec, version{gen: v.gen + 1, incarnation: v.incarnation})
+		out, err = s.write(lock, rec, version{gen: v.gen + 1, incarnation: v.incarnation}, cur.Revision)
 		return err
 	})
 	if err != nil {
@@ -152,10 +152,11 @@ func refuse(err error) error {
 	return fmt.Errorf("%w; refusing to overwrite it: fix or remove the file by hand", err)
 }
 
-// locked runs fn while holding the lease's lock, unless ctx ends first.
-// Once fn starts it runs to the end: a write is never left half done.
-func (s *Store) locked(ctx context.Context, fn func() error) error {
-	unlock, err := lockFile(ctx, s.lockPath)
+// locked runs fn while holding the lease's lock, unless ctx ends first; fn
+// gets the lock file, which keeps the revision sequence. Once fn starts it
+// runs to the end: a write is never left half done.
+func (s *Store) locked(ctx context.Context, fn func(lock *os.File) error) error {
+	lock, unlock, err := lockFile(ctx, s.lockPath)
 	if err != nil {
 		return err
 	}
@@ -163,7 +164,7 @@ func (s *Store) locked(ctx context.Context, fn func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return fn()
+	return fn(lock)
 }
 
 // read reads and decodes the record file. Errors wrap store.ErrNotFound,
@@ -180,11 +181,17 @@ func (s *Store) read() (store.Record, version, error) {
 	return decode(data)
 }
 
-// write replaces the record file with rec at version v, so that a crash at
-// any point leaves either the old or the new record: it writes a temporary
-// file, syncs it, renames it over the record and syncs the folder. The
-// caller holds the lock.
-func (s *Store) write(rec store.Record, v version) (store.Record, error) {
+// write replaces the record file with rec at version v and the next
+// revision (see nextRevision; after is the revision of the record replaced,
+// zero for none), so that a crash at any point leaves either the old or the
+// new record: it writes a temporary file, syncs it, renames it over the
+// record and syncs the folder. The caller holds the lock.
+func (s *Store) write(lock *os.File, rec store.Record, v version, after int64) (store.Record, error) {
+	rev, err := nextRevision(lock, after)
+	if err != nil {
+		return store.Record{}, err
+	}
+	rec.Revision = rev
 	data, err := encode(rec, v)
 	if err != nil {
 		return store.Record{}, err

@@ -181,6 +181,7 @@ func TestRecordFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.HandoffTo = "b"
+	rec.Term = 9
 	if rec, err = s.Update(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -194,9 +195,9 @@ func TestRecordFormat(t *testing.T) {
 	}
 	inc, _ := got["incarnation"].(string)
 	want := map[string]any{
-		"format": 1.0, "generation": 2.0, "incarnation": inc, "holder": "a", "instance": "i",
+		"format": 2.0, "generation": 2.0, "incarnation": inc, "revision": 2.0, "holder": "a", "instance": "i",
 		"leaseDuration": "15s", "acquireTime": "2026-05-01T10:00:00.123456Z", "renewTime": "2026-05-01T10:00:00.123456Z",
-		"transitions": 3.0, "handoffTo": "b",
+		"transitions": 3.0, "term": 9.0, "handoffTo": "b",
 	}
 	if len(got) != len(want) {
 		t.Errorf("the record has fields %v, want %v", got, want)
@@ -208,6 +209,12 @@ func TestRecordFormat(t *testing.T) {
 	}
 	if rec.Version != "2."+inc || len(inc) != 16 {
 		t.Errorf("version %q, want 2.<16 hex digits> with the incarnation %q", rec.Version, inc)
+	}
+	if rec.Revision != 2 {
+		t.Errorf("revision %d, want 2", rec.Revision)
+	}
+	if seq, err := os.ReadFile(filepath.Join(dir, "db.lock")); err != nil || string(seq) != "2\n" {
+		t.Errorf("the lock file holds %q (%v), want the revision sequence %q", seq, err, "2\n")
 	}
 	fi, err := os.Stat(s.Path())
 	if err != nil {
@@ -221,17 +228,21 @@ func TestRecordFormat(t *testing.T) {
 // A record that cannot be read exactly is reported, naming the file, and
 // never overwritten.
 func TestMalformedRecord(t *testing.T) {
-	valid := `{"format": 1, "generation": 3, "incarnation": "0123456789abcdef", "holder": "a", "leaseDuration": "15s", "transitions": 2}`
+	valid := `{"format": 2, "generation": 3, "incarnation": "0123456789abcdef", "revision": 5, "holder": "a", "leaseDuration": "15s", "transitions": 2, "term": 4}`
 	for _, c := range []struct{ name, content string }{
 		{"empty", ""},
 		{"garbage", "not json"},
 		{"truncated", valid[:40]},
 		{"empty-object", "{}"},
-		{"future-format", strings.Replace(valid, `"format": 1`, `"format": 2`, 1)},
+		{"future-format", strings.Replace(valid, `"format": 2`, `"format": 3`, 1)},
+		{"format-1", strings.Replace(strings.Replace(valid, `"format": 2`, `"format": 1`, 1), `"revision": 5, `, "", 1)},
 		{"unknown-field", strings.Replace(valid, `"holder"`, `"holdr"`, 1)},
 		{"trailing-data", valid + "{}"},
 		{"generation-zero", strings.Replace(valid, `"generation": 3`, `"generation": 0`, 1)},
 		{"bad-incarnation", strings.Replace(valid, `0123456789abcdef`, `../../etc/passwd`, 1)},
+		{"no-revision", strings.Replace(valid, `"revision": 5, `, "", 1)},
+		{"revision-zero", strings.Replace(valid, `"revision": 5`, `"revision": 0`, 1)},
+		{"negative-term", strings.Replace(valid, `"term": 4`, `"term": -4`, 1)},
 		{"bad-duration", strings.Replace(valid, `"15s"`, `"fifteen"`, 1)},
 		{"negative-duration", strings.Replace(valid, `"15s"`, `"-15s"`, 1)},
 		{"held-without-duration", strings.Replace(valid, `"15s"`, `"0s"`, 1)},

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -20,14 +18,14 @@ import (
 func TestLockFileReplaced(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.lock")
 	ctx := context.Background()
-	first, err := lockFile(ctx, path)
+	_, first, err := lockFile(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var thirdHeld atomic.Bool
 	waiter := make(chan error, 1)
 	go func() {
-		u, err := lockFile(ctx, path)
+		_, u, err := lockFile(ctx, path)
 		if err == nil {
 			if thirdHeld.Load() {
 				err = errors.New("the waiter got the lock while another process held the new lock file")
@@ -36,18 +34,18 @@ func TestLockFileReplaced(t *testing.T) {
 		}
 		waiter <- err
 	}()
-	waitBlocked(t, inode(t, path), waiter)
+	waitBlocked(t, fileAt(t, path), waiter)
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	third, err := lockFile(ctx, path) // creates and locks a new file
+	_, third, err := lockFile(ctx, path) // creates and locks a new file
 	if err != nil {
 		t.Fatal(err)
 	}
 	thirdHeld.Store(true)
 	first() // the waiter now gets the old file, which is no longer at path
 	// It must go on to wait for the new file.
-	waitBlocked(t, inode(t, path), waiter)
+	waitBlocked(t, fileAt(t, path), waiter)
 	thirdHeld.Store(false)
 	third()
 	select {
@@ -60,47 +58,51 @@ func TestLockFileReplaced(t *testing.T) {
 	}
 }
 
-func inode(t *testing.T, path string) uint64 {
+// fileAt returns the file now at path.
+func fileAt(t *testing.T, path string) os.FileInfo {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fi.Sys().(*syscall.Stat_t).Ino
+	return fi
 }
 
-// waitBlocked waits until the kernel lists a waiter blocked on a flock of the
-// inode ino, failing if the waiter returns instead.
-func waitBlocked(t *testing.T, ino uint64, waiter <-chan error) {
+// waitBlocked waits until a waiter has the lock file lock open besides its
+// one holder: a waiter that has opened a lock file keeps trying to lock that
+// file (and no other) until it gets it. It fails if the waiter returns
+// instead.
+func waitBlocked(t *testing.T, lock os.FileInfo, waiter <-chan error) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !blockedOn(t, ino) {
+	ino := lock.Sys().(*syscall.Stat_t).Ino
+	for openCount(t, lock) < 2 {
 		select {
 		case err := <-waiter:
 			t.Fatalf("the waiter returned (%v) instead of waiting for the lock on inode %d", err, ino)
 		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no waiter blocked on inode %d within 10s", ino)
+			t.Fatalf("no waiter opened inode %d within 10s", ino)
 		}
 	}
 }
 
-// blockedOn reports whether /proc/locks lists a waiter blocked on a flock of
-// the inode ino.
-func blockedOn(t *testing.T, ino uint64) bool {
+// openCount reports how many file descriptors of this process are open on
+// the file f.
+func openCount(t *testing.T, f os.FileInfo) int {
 	t.Helper()
-	data, err := os.ReadFile("/proc/locks")
+	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	suffix := ":" + strconv.FormatUint(ino, 10)
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		// "1: -> FLOCK  ADVISORY  WRITE 1234 00:2e:5678 0 EOF"
-		if len(f) >= 7 && f[1] == "->" && f[2] == "FLOCK" && strings.HasSuffix(f[6], suffix) {
-			return true
+	n := 0
+	for _, e := range entries {
+		// Stat follows the link to the open file; an fd closed since the
+		// listing fails and is skipped.
+		if fi, err := os.Stat("/proc/self/fd/" + e.Name()); err == nil && os.SameFile(fi, f) {
+			n++
 		}
 	}
-	return false
+	return n
 }

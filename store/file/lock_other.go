@@ -5,6 +5,7 @@ package file
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 )
 
@@ -12,8 +13,8 @@ var errUnsupported = fmt.Errorf("file store: not supported on %s (it needs flock
 
 func checkPlatform() error { return errUnsupported }
 
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
-	return nil, errUnsupported
+func lockFile(ctx context.Context, path string) (lock *os.File, unlock func(), err error) {
+	return nil, nil, errUnsupported
 }
 
 func checkWritable(dir string) error { return errUnsupported }

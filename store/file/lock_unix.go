@@ -8,68 +8,86 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 )
 
 // lockFile takes an exclusive flock on the file at path, creating it if
-// needed, and returns the function that releases it. Each call opens the
-// file anew, so calls exclude each other within one process as well as
-// across processes. If the file is removed or replaced while this call waits,
-// it locks the new file instead, so that two holders can never lock two
-// different files under one name.
-func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+// needed, and returns it, open for reading and writing, with the function
+// that releases it (and closes it). Each call opens the file anew, so calls
+// exclude each other within one process as well as across processes. If the
+// file is removed or replaced while this call waits, it locks the new file
+// instead, so that two holders can never lock two different files under one
+// name.
+func lockFile(ctx context.Context, path string) (lock *os.File, unlock func(), err error) {
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
-			return nil, fmt.Errorf("open lock file: %w", classify(err))
+			return nil, nil, fmt.Errorf("open lock file: %w", classify(err))
 		}
 		if err := flockContext(ctx, f); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		same, err := samePath(f, path)
 		if err != nil {
 			release(f)
-			return nil, fmt.Errorf("check lock file: %w", classify(err))
+			return nil, nil, fmt.Errorf("check lock file: %w", classify(err))
 		}
 		if same {
-			return func() { release(f) }, nil
+			return f, func() { release(f) }, nil
 		}
 		release(f) // the file we locked is no longer the one at path
 	}
 }
 
-// flockContext waits for an exclusive lock on f until ctx ends. On success f
-// is locked; on failure f is closed (and unlocked once the abandoned wait
-// ends).
+// Backoff of a wait for a contended lock: the first retry comes after
+// minLockBackoff, each later one after twice the wait before, up to
+// maxLockBackoff. A write holds the lock for three fsyncs (a few
+// milliseconds on a local disk), so most waits end within the first few
+// retries; the cap bounds how late a waiter notices a release to 50ms,
+// small against any renew deadline, at the cost of about twenty cheap
+// system calls a second per waiter while a holder is stuck.
+const (
+	minLockBackoff = time.Millisecond
+	maxLockBackoff = 50 * time.Millisecond
+)
+
+// flockContext takes an exclusive lock on f, retrying a non-blocking flock
+// with a backoff until it succeeds or ctx ends. It leaves nothing behind
+// when ctx ends first: no goroutine, no system call blocked in flock, no
+// open file. A blocked flock(2) cannot be interrupted, so waiting in one
+// would keep a goroutine and a file descriptor for as long as the holder
+// keeps the lock, one per abandoned attempt (a holder stopped with SIGSTOP
+// keeps it forever). On success f is locked; on failure f is closed.
 func flockContext(ctx context.Context, f *os.File) error {
 	fd := int(f.Fd())
-	// Uncontended: no goroutine.
-	if err := flock(fd, syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
-		return nil
-	} else if !errors.Is(err, syscall.EWOULDBLOCK) {
-		f.Close()
-		return fmt.Errorf("lock %s: %w", f.Name(), err)
-	}
-	got := make(chan error, 1)
-	go func() { got <- flock(fd, syscall.LOCK_EX) }()
-	select {
-	case err := <-got:
-		if err != nil {
+	var timer *time.Timer
+	for backoff := minLockBackoff; ; backoff = min(2*backoff, maxLockBackoff) {
+		err := flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			if timer != nil {
+				timer.Stop()
+			}
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			f.Close()
 			return fmt.Errorf("lock %s: %w", f.Name(), err)
 		}
-		return nil
-	case <-ctx.Done():
-		go func() {
-			if <-got == nil {
-				release(f)
-				return
-			}
+		if timer == nil {
+			timer = time.NewTimer(backoff)
+		} else {
+			timer.Reset(backoff)
+		}
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
 			f.Close()
-		}()
-		return fmt.Errorf("wait for lock %s: %w", f.Name(), ctx.Err())
+			return fmt.Errorf("wait for lock %s: %w", f.Name(), ctx.Err())
+		}
 	}
 }
 

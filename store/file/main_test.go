@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -70,6 +72,20 @@ func helper(mode string) error {
 			}
 		}
 		fmt.Printf("%d %d\n", n, conflicts)
+		return nil
+	case "hold":
+		// Take the lease's lock as a writer does, say so, and hold it
+		// until stdin closes (a test stops this process in between).
+		_, unlock, err := file.LockFile(context.Background(), filepath.Join(dir, name+".lock"))
+		if err != nil {
+			return err
+		}
+		fmt.Println("locked")
+		if _, err := io.Copy(io.Discard, os.Stdin); err != nil {
+			unlock()
+			return fmt.Errorf("wait for stdin to close: %w", err)
+		}
+		unlock()
 		return nil
 	case "writeloop":
 		// Write as fast as possible, reporting each write once it is done,

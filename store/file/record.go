@@ -16,20 +16,22 @@ import (
 )
 
 // FormatVersion is the version of the record layout this package writes and
-// the only one it reads.
-const FormatVersion = 1
+// the only one it reads. Format 2 added "revision" and "term".
+const FormatVersion = 2
 
 // diskRecord is the JSON layout of a record file.
 type diskRecord struct {
 	Format           int       `json:"format"`
 	Generation       int64     `json:"generation"`
 	Incarnation      string    `json:"incarnation"`
+	Revision         int64     `json:"revision"`
 	Holder           string    `json:"holder"`
 	Instance         string    `json:"instance,omitempty"`
 	LeaseDuration    string    `json:"leaseDuration"`
 	AcquireTime      time.Time `json:"acquireTime,omitzero"`
 	RenewTime        time.Time `json:"renewTime,omitzero"`
 	Transitions      int64     `json:"transitions"`
+	Term             int64     `json:"term,omitempty"`
 	HandoffTo        string    `json:"handoffTo,omitempty"`
 	TransferTo       string    `json:"transferTo,omitempty"`
 	ReleaseRequested bool      `json:"releaseRequested,omitempty"`
@@ -70,18 +72,21 @@ func newIncarnation() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// encode renders rec at version v as the bytes of a record file.
+// encode renders rec at version v as the bytes of a record file. It stores
+// rec.Revision, which the caller sets; rec.Version is ignored.
 func encode(rec store.Record, v version) ([]byte, error) {
 	d := diskRecord{
 		Format:           FormatVersion,
 		Generation:       v.gen,
 		Incarnation:      v.incarnation,
+		Revision:         rec.Revision,
 		Holder:           rec.Holder,
 		Instance:         rec.Instance,
 		LeaseDuration:    rec.LeaseDuration.String(),
 		AcquireTime:      rec.AcquireTime,
 		RenewTime:        rec.RenewTime,
 		Transitions:      rec.Transitions,
+		Term:             rec.Term,
 		HandoffTo:        rec.HandoffTo,
 		TransferTo:       rec.TransferTo,
 		ReleaseRequested: rec.ReleaseRequested,
@@ -117,6 +122,9 @@ func decode(data []byte) (store.Record, version, error) {
 	if !validIncarnation(d.Incarnation) {
 		return bad("incarnation %q is not 16 lowercase hex digits", d.Incarnation)
 	}
+	if d.Revision < 1 {
+		return bad("revision %d is not positive", d.Revision)
+	}
 	dur, err := time.ParseDuration(d.LeaseDuration)
 	if err != nil {
 		return bad("leaseDuration: %v", err)
@@ -129,10 +137,12 @@ func decode(data []byte) (store.Record, version, error) {
 		AcquireTime:      d.AcquireTime,
 		RenewTime:        d.RenewTime,
 		Transitions:      d.Transitions,
+		Term:             d.Term,
 		HandoffTo:        d.HandoffTo,
 		TransferTo:       d.TransferTo,
 		ReleaseRequested: d.ReleaseRequested,
 		Version:          v.String(),
+		Revision:         d.Revision,
 	}
 	if err := rec.Validate(); err != nil {
 		return store.Record{}, version{}, err // already wraps store.ErrMalformed

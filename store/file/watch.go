@@ -22,7 +22,8 @@ type seen struct {
 // the version after (or after the state read when Watch is called, when
 // after is empty), in order: changes made faster than the watch reads the
 // file are coalesced into the newest, but a deletion is always reported,
-// including one followed at once by a re-creation. It is notified by the
+// including one followed at once by a re-creation; a deletion carries no
+// revision (zero: see the package documentation). It is notified by the
 // operating system, or reads the file every Options.PollInterval when
 // Options.Poll is set or notifications are unavailable. The channel is
 // closed when ctx ends, and after an event carrying Err when the record

@@ -24,6 +24,7 @@ func RunStore(t *testing.T, newStore NewStore, opts ...Option) {
 	t.Run("UpdateAbsent", s.testUpdateAbsent)
 	t.Run("RoundTrip", s.testRoundTrip)
 	t.Run("RacingUpdates", s.testRacingUpdates)
+	t.Run("Revisions", s.testRevisions)
 	t.Run("WatchEveryChange", s.testWatchEveryChange)
 	t.Run("WatchFromPast", s.testWatchFromPast)
 	t.Run("WatchFromNow", s.testWatchFromNow)
@@ -57,7 +58,8 @@ func sample(holder string, transitions int64) store.Record {
 	}
 }
 
-// diff describes how got differs from want, ignoring Version; "" if equal.
+// diff describes how got differs from want, ignoring Version and Revision;
+// "" if equal.
 func diff(want, got store.Record) string {
 	var d []string
 	add := func(field string, w, g any) { d = append(d, fmt.Sprintf("%s: want %v, got %v", field, w, g)) }
@@ -78,6 +80,9 @@ func diff(want, got store.Record) string {
 	}
 	if want.Transitions != got.Transitions {
 		add("Transitions", want.Transitions, got.Transitions)
+	}
+	if want.Term != got.Term {
+		add("Term", want.Term, got.Term)
 	}
 	if want.HandoffTo != got.HandoffTo {
 		add("HandoffTo", want.HandoffTo, got.HandoffTo)
@@ -219,6 +224,7 @@ func (s *suite) testRoundTrip(t *testing.T) {
 		AcquireTime:      time.Date(2026, 5, 1, 10, 0, 0, 123456000, zone),
 		RenewTime:        time.Date(2026, 5, 1, 10, 0, 9, 999999000, time.UTC),
 		Transitions:      42,
+		Term:             4242,
 		HandoffTo:        "replica-b",
 		TransferTo:       "replica-c",
 		ReleaseRequested: true,
@@ -307,6 +313,103 @@ func (s *suite) testRacingUpdates(t *testing.T) {
 			t.Fatalf("round %d: read holder %q version %q after %s won with version %q", round, got.Holder, got.Version, want, results[winner].rec.Version)
 		}
 	}
+}
+
+// Every record a store returns has a positive Revision, and every write
+// returns a larger one than every record returned before it, also after the
+// record was deleted and created again. A watch reports the same revision
+// for a state as the write that made it. Term round-trips like any field.
+func (s *suite) testRevisions(t *testing.T) {
+	n := name(t, "revisions")
+	w, r := s.newStore(t, n), s.newStore(t, n)
+	ch := watch(t, r, "") // reported states are checked at the end
+	var highest int64     // the largest revision returned so far
+	written := map[string]int64{}
+	returned := func(op string, rec store.Record) {
+		t.Helper()
+		if rec.Revision <= 0 {
+			t.Fatalf("%s returned revision %d; every record a store returns has a positive one", op, rec.Revision)
+		}
+		highest = max(highest, rec.Revision)
+	}
+	// check checks what a successful write returned, and that another
+	// store, as another process would, reads the same.
+	check := func(op string, wrote, got store.Record) store.Record {
+		t.Helper()
+		if got.Revision <= highest {
+			t.Fatalf("%s returned revision %d, not above %d returned before it", op, got.Revision, highest)
+		}
+		returned(op, got)
+		written[got.Version] = got.Revision
+		if got.Term != wrote.Term {
+			t.Errorf("%s returned term %d, want the %d written", op, got.Term, wrote.Term)
+		}
+		read := mustGet(t, r)
+		returned("Get", read)
+		if read.Version != got.Version || read.Revision != got.Revision || read.Term != wrote.Term {
+			t.Errorf("%s returned version %s, revision %d, term %d; Get then reads version %s, revision %d, term %d",
+				op, got.Version, got.Revision, got.Term, read.Version, read.Revision, read.Term)
+		}
+		return read
+	}
+	update := func(op string, cur store.Record, change func(*store.Record)) store.Record {
+		t.Helper()
+		next := cur
+		next.RenewTime = next.RenewTime.Add(time.Second)
+		change(&next)
+		return check(op, next, mustUpdate(t, w, next))
+	}
+
+	first := sample("a", 1)
+	first.Term = 7
+	cur := check("Create", first, mustCreate(t, w, first))
+	cur = update("Update (a renewal)", cur, func(r *store.Record) {})
+	cur = update("Update (a new term)", cur, func(r *store.Record) { r.Holder, r.Transitions, r.Term = "b", 2, 0 })
+	cur = update("Update (recording the term)", cur, func(r *store.Record) { r.Term = cur.Revision })
+	if _, err := w.Create(ctxFor(t), sample("c", 3)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Create over a record: got %v, want an error wrapping store.ErrConflict", err)
+	}
+	returned("Get after a failed Create", mustGet(t, r))
+	if s.delete != nil {
+		before := highest
+		s.delete(t, n)
+		// Restored by its holder, as an elector does when its record is
+		// deleted under it: same term.
+		restored := cur
+		restored.Version = ""
+		got := mustCreate(t, w, restored)
+		if got.Revision <= before {
+			t.Fatalf("Create after the deletion returned revision %d, not above the %d returned before the deletion", got.Revision, before)
+		}
+		cur = check("Create after the deletion", restored, got)
+		cur = update("Update after the deletion", cur, func(r *store.Record) { r.Term = 0 })
+	}
+
+	// The watch reports states in order, each with its write's revision;
+	// a deletion with its own revision or none.
+	var last int64
+	var reported []string
+	for {
+		ev := nextEvent(t, ch)
+		rev := ev.Record.Revision
+		reported = append(reported, fmt.Sprintf("%s at revision %d", describe(ev), rev))
+		switch want, known := written[ev.Record.Version]; {
+		case ev.Deleted && rev != 0 && rev <= last:
+			t.Fatalf("the watch reported a deletion at revision %d after a state at revision %d", rev, last)
+		case ev.Deleted:
+		case !known:
+			t.Fatalf("the watch reported version %s, which no write returned", ev.Record.Version)
+		case rev != want:
+			t.Fatalf("the watch reported version %s at revision %d; the write returned revision %d", ev.Record.Version, rev, want)
+		case rev <= last:
+			t.Fatalf("the watch reported revision %d after revision %d", rev, last)
+		}
+		last = max(last, rev)
+		if !ev.Deleted && ev.Record.Version == cur.Version {
+			break
+		}
+	}
+	t.Logf("the watch reported: %s", strings.Join(reported, "; "))
 }
 
 func (s *suite) testDeleteAndRecreate(t *testing.T) {
