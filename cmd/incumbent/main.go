@@ -7,10 +7,9 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/incumbent-io/incumbent/internal/cli"
+	"github.com/incumbent-io/incumbent/internal/sidecar"
 )
 
 // version is set at link time: -ldflags "-X main.version=v1.2.3".
@@ -18,8 +17,9 @@ var version string
 
 func main() {
 	// SIGTERM or SIGINT at any moment, even during startup, ends the
-	// command in order instead of killing it.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	// command in order instead of killing it; the context's cause names the
+	// signal.
+	ctx, stop := sidecar.NotifyShutdown(context.Background())
 	code := cli.Main(ctx, cli.Env{Args: os.Args[1:], Version: version})
 	stop()
 	os.Exit(code)

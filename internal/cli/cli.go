@@ -13,7 +13,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 
@@ -45,6 +44,8 @@ type Env struct {
 	NamespaceFile string
 	// Hostname is the identity of last resort. Default os.Hostname.
 	Hostname func() (string, error)
+
+	log invocationLog // set by the command that builds its logger
 }
 
 func (e *Env) defaults() {
@@ -68,6 +69,7 @@ func (e *Env) defaults() {
 // Main runs one invocation and returns its exit code.
 func Main(ctx context.Context, e Env) int {
 	e.defaults()
+	defer e.closeLog()
 	root := newRoot(&e)
 	root.SetArgs(e.Args)
 	root.SetOut(e.Stdout)
@@ -80,16 +82,12 @@ func Main(ctx context.Context, e Env) int {
 	case errors.As(err, &ex) && ex.err == nil:
 		return ex.code // a requested exit code, nothing to report
 	case errors.As(err, &ex):
-		fmt.Fprintf(e.Stderr, "incumbent: %v\n", ex.err)
-		if ex.code == ExitUsage {
-			fmt.Fprintln(e.Stderr, "Run 'incumbent --help' or 'incumbent <command> --help' for usage.")
-		}
+		e.fatal(ex.err, ex.code)
 		return ex.code
 	default:
 		// Errors cobra raises itself: unknown commands and flags, bad
 		// flag values, wrong argument counts.
-		fmt.Fprintf(e.Stderr, "incumbent: %v\n", err)
-		fmt.Fprintln(e.Stderr, "Run 'incumbent --help' or 'incumbent <command> --help' for usage.")
+		e.fatal(err, ExitUsage)
 		return ExitUsage
 	}
 }

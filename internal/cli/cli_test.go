@@ -108,24 +108,6 @@ func TestKubernetesOnlyFeaturesNameTheBackend(t *testing.T) {
 	}
 }
 
-func TestLogFormatDefaultsToJSONInAPod(t *testing.T) {
-	var b bytes.Buffer
-	for _, c := range []struct {
-		inPod bool
-		want  string
-	}{{true, `{"time":`}, {false, "time="}} {
-		b.Reset()
-		l, err := newLogger(&b, "", "info", c.inPod)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.Info("hello")
-		if !strings.HasPrefix(b.String(), c.want) {
-			t.Errorf("in pod %v: %q", c.inPod, b.String())
-		}
-	}
-}
-
 func TestMainExitCodes(t *testing.T) {
 	e, out, errb := fakeEnv(t, nil, "version")
 	if code := Main(context.Background(), *e); code != 0 || !strings.HasPrefix(out.String(), "incumbent devel") {

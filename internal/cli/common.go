@@ -2,8 +2,6 @@ package cli
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -64,8 +62,14 @@ func (c *common) setup() error {
 	return c.connect()
 }
 
-// setupLocal validates the shared flags and builds the logger.
+// setupLocal builds the logger first (so that the errors that follow are
+// reported in its format), then validates the shared flags.
 func (c *common) setupLocal() error {
+	log, err := c.env.newLogger(c.logFormat, c.logLevel)
+	if err != nil {
+		return usage(err)
+	}
+	c.logger = log
 	if c.lease == "" {
 		return usagef("--lease is required (or INCUMBENT_LEASE)")
 	}
@@ -74,11 +78,6 @@ func (c *common) setupLocal() error {
 		return usage(err)
 	}
 	c.be = be
-	log, err := newLogger(c.env.Stderr, c.logFormat, c.logLevel, c.env.Getenv("KUBERNETES_SERVICE_HOST") != "")
-	if err != nil {
-		return usage(err)
-	}
-	c.logger = log
 	return nil
 }
 
@@ -168,26 +167,4 @@ func (c *common) leaseName() string {
 		return c.namespace + "/" + c.lease
 	}
 	return c.lease
-}
-
-// newLogger builds the slog logger on w.
-func newLogger(w io.Writer, format, level string, inPod bool) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "" {
-		format = "text"
-		if inPod {
-			format = "json"
-		}
-	}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("invalid --log-format %q: want json or text", format)
 }

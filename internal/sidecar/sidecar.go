@@ -75,7 +75,7 @@ func (s *Sidecar) Run(ctx context.Context) (int, error) {
 	if (s.Listener == nil) != (s.Handler == nil) {
 		return 1, errors.New("sidecar: Listener and Handler go together")
 	}
-	ctx, cancel := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	ctx, cancel := notifyShutdown(ctx, log)
 	defer cancel()
 	s.mu.Lock()
 	s.stop = cancel
