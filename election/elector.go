@@ -426,7 +426,7 @@ func (e *Elector) releaseIfHeld(ctx context.Context) {
 		return
 	}
 	e.log.Info("stopped during an acquisition that took effect; releasing the lease")
-	if err := e.release(ctx, o.rec, ""); err != nil {
+	if err := e.release(ctx, o.rec, "", o.rec.Revision); err != nil {
 		e.log.Warn("could not release the lease; it will expire", "err", err)
 	}
 }
@@ -451,9 +451,7 @@ func (e *Elector) lead(ctx context.Context, t *Term, mine store.Record) (resigne
 
 	changes, stop := e.tracker.changed()
 	defer stop()
-	// The first renewal goes out at once: it records the term's token in
-	// the record, for followers and observers to report.
-	renew := time.NewTimer(0)
+	renew := time.NewTimer(e.cfg.RetryPeriod)
 	defer renew.Stop()
 	reread := false
 	checkRequests := func(rec store.Record) {
@@ -534,7 +532,7 @@ loop:
 	if errors.As(cause, &te) {
 		handoff = te.To
 	}
-	if err := e.release(ctx, mine, handoff); err != nil {
+	if err := e.release(ctx, mine, handoff, t.Token()); err != nil {
 		e.log.Warn("could not release the lease; it will expire", "err", err)
 	}
 	return errors.Is(cause, ErrResigned), nil
@@ -572,7 +570,7 @@ func (e *Elector) renew(ctx context.Context, t *Term, mine store.Record, reread 
 		next := mine
 		next.RenewTime = time.Now()
 		next.LeaseDuration = e.cfg.LeaseDuration
-		next.Term = t.Token()
+		next.Term = t.Token() // recorded for followers and observers to report
 		sent := time.Now()
 		var got store.Record
 		var err error
@@ -604,7 +602,7 @@ func (e *Elector) renew(ctx context.Context, t *Term, mine store.Record, reread 
 // compare-and-set on the last version this process wrote, re-read on
 // conflict, so it never clears a lease that somebody else holds. A non-empty
 // handoff reserves the lease for that identity for one LeaseDuration.
-func (e *Elector) release(ctx context.Context, mine store.Record, handoff string) error {
+func (e *Elector) release(ctx context.Context, mine store.Record, handoff string, token int64) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.callTimeout())
 	defer cancel()
 	now := time.Now()
@@ -618,7 +616,7 @@ func (e *Elector) release(ctx context.Context, mine store.Record, handoff string
 		switch {
 		case err == nil:
 			e.tracker.observe(got, true)
-			e.log.Info("released the lease", "token", mine.Transitions, "handoff_to", handoff)
+			e.log.Info("released the lease", "token", token, "handoff_to", handoff)
 			return nil
 		case errors.Is(err, store.ErrNotFound):
 			return nil

@@ -38,7 +38,7 @@ func Example() {
 		fmt.Println(err)
 	}
 	// Output:
-	// leading with fencing token 0
+	// leading with fencing token 1
 	// stepped down: leader resigned
 }
 

@@ -84,8 +84,8 @@ func TestCutOffLeaderStepsDownBeforeTakeover(t *testing.T) {
 			if after > testLease+testRetry {
 				t.Errorf("b took over %v after it last saw the record change; want within LeaseDuration+RetryPeriod (%v)", after, testLease+testRetry)
 			}
-			if st.Term != 1 {
-				t.Errorf("b's token is %d, want 1", st.Term)
+			if prev := chk.Ended(); len(prev) != 1 || st.Term <= prev[0].Token {
+				t.Errorf("b's token is %d; want above a's (%+v)", st.Term, prev)
 			}
 			assertClean(t, chk)
 			t.Logf("crash take-over (%s): b started %v after its last observation of a's record (lease %v)", mode.name, after, testLease)
@@ -129,8 +129,9 @@ func TestLeaseDeletedOrEditedUnderLeader(t *testing.T) {
 	cancel()
 	ocancel()
 	assertClean(t, chk)
-	if s := obs.Status(); s.Leader != "a" || s.Term != 0 || chk.Started() != 1 {
-		t.Errorf("after deletion: leader %q term %d, %d terms started; want a's record restored with token 0 and no new term", s.Leader, s.Term, chk.Started())
+	aToken := chk.Active()[0].Token
+	if s := obs.Status(); s.Leader != "a" || s.Term != aToken || chk.Started() != 1 {
+		t.Errorf("after deletion: leader %q term %d, %d terms started; want a's record restored with its token %d and no new term", s.Leader, s.Term, chk.Started(), aToken)
 	}
 
 	// Hand-edit: an operator writes another holder with a later token.
@@ -163,8 +164,11 @@ func TestLeaseDeletedOrEditedUnderLeader(t *testing.T) {
 	if wait := next[0].Start.Sub(editedAt); wait < time.Duration(dur)*time.Second {
 		t.Errorf("%s took over %v after the edit to %s; must wait its %ds lease", next[0].Identity, wait, edited.ResourceVersion, dur)
 	}
-	if next[0].Token != 8 {
-		t.Errorf("new term's token is %d, want 8 (the edited transitions + 1)", next[0].Token)
+	if next[0].Token <= aToken {
+		t.Errorf("new term's token is %d, not above a's %d", next[0].Token, aToken)
+	}
+	if l, err := leases.Get(ctx, lease, metav1.GetOptions{}); err != nil || *l.Spec.LeaseTransitions != 8 {
+		t.Errorf("leaseTransitions after the take-over: %v (%v); want 8 (the edited 7 + 1)", l.Spec.LeaseTransitions, err)
 	}
 	assertClean(t, chk)
 }

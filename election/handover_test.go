@@ -114,13 +114,18 @@ func TestObserverFollowsLeadership(t *testing.T) {
 
 	a := startCandidate(t, kubeStore(t, env.Config, lease), "a", chk, candidateOpts{})
 	waitFor(t, "observer to see a", 30*time.Second, ch, func() bool { return o.Status().Leader == "a" })
-	startCandidate(t, kubeStore(t, env.Config, lease), "b", chk, candidateOpts{})
+	aTerm := waitLeader(t, a, 30*time.Second).Term
+	b := startCandidate(t, kubeStore(t, env.Config, lease), "b", chk, candidateOpts{})
 	if err := a.e.Resign(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "observer to see b", 30*time.Second, ch, func() bool { return o.Status().Leader == "b" })
-	if s := o.Status(); s.Term != 1 || s.IsLeader || s.Identity != "" {
-		t.Errorf("observer status %+v; want b leading term 1, observer not leading", s)
+	var bTerm int64
+	waitFor(t, "observer to see b and its term", 30*time.Second, ch, func() bool {
+		bTerm = b.e.Status().Term
+		return o.Status().Leader == "b" && o.Status().Term == bTerm
+	})
+	if s := o.Status(); s.Term <= aTerm || s.IsLeader || s.Identity != "" || s.Transitions != 1 {
+		t.Errorf("observer status %+v; want b leading with a term above a's %d, one transition, observer not leading", s, aTerm)
 	}
 	if n := obsStore.creates.Load() + obsStore.updates.Load(); n != 0 {
 		t.Errorf("observer wrote %d times", n)

@@ -2,6 +2,7 @@ package election_test
 
 import (
 	"context"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,7 +51,14 @@ func startClientGo(t *testing.T, cs kubernetes.Interface, lease, id string, chk 
 							stop()
 							return
 						}
-						end := chk.Begin(id, int64(*l.Spec.LeaseTransitions))
+						// client-go offers no fencing token; the Lease's
+						// resourceVersion read now is above the revision of
+						// every earlier acquisition and below every later one.
+						rv, err := strconv.ParseInt(l.ResourceVersion, 10, 64)
+						if err != nil {
+							t.Errorf("client-go leader: resourceVersion %q: %v", l.ResourceVersion, err)
+						}
+						end := chk.Begin(id, rv)
 						c.leading <- struct{}{}
 						select {
 						case <-c.stepDown:
