@@ -68,10 +68,11 @@ func (e entry) write(tw *tar.Writer, t time.Time) error {
 
 // tarGz returns entries as a gzip-compressed tar archive. The gzip
 // header has no name and no time, so the bytes depend on the entries alone
-// (and on the Go version's compress/flate).
+// (and on the Go version's compress/flate). The default level: the best
+// one saves 0.4% of the binary's 9 MB for three times the time.
 func tarGz(t time.Time, entries []entry) ([]byte, error) {
 	var b bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&b, gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
 	}

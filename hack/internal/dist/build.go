@@ -24,8 +24,14 @@ type Builder struct {
 	// Log, when not nil, receives one line per build.
 	Log io.Writer
 
-	mu    sync.Mutex
-	built map[Platform]string
+	mu       sync.Mutex
+	built    map[Platform]string
+	archives map[archiveKey][]byte
+}
+
+type archiveKey struct {
+	p    Platform
+	name string
 }
 
 // Package is the main package of the binary.
@@ -59,6 +65,32 @@ func (b *Builder) Binary(ctx context.Context, p Platform) (string, error) {
 	}
 	b.built[p] = out
 	return out, nil
+}
+
+// BinaryArchive returns a gzip-compressed tar that holds p's binary as
+// name (mode 0755, owned by root, stamped with the Stamp's time), building
+// and compressing it at most once: the image's binary layer and the
+// release archive are this, byte for byte.
+func (b *Builder) BinaryArchive(ctx context.Context, p Platform, name string) ([]byte, error) {
+	bin, err := b.Binary(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	key := archiveKey{p, name}
+	if gz, ok := b.archives[key]; ok {
+		return gz, nil
+	}
+	gz, err := tarGz(b.Stamp.Time, []entry{{name: name, mode: 0o755, path: bin}})
+	if err != nil {
+		return nil, fmt.Errorf("archive the %s binary: %w", p, err)
+	}
+	if b.archives == nil {
+		b.archives = map[archiveKey][]byte{}
+	}
+	b.archives[key] = gz
+	return gz, nil
 }
 
 // BuildArgs are the go command's arguments for a reproducible, stripped,

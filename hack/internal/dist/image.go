@@ -50,7 +50,11 @@ func BuildIndex(ctx context.Context, b *Builder, platforms []Platform) (v1.Image
 		if p.OS != "linux" {
 			return nil, fmt.Errorf("image: platform %s: the image is for linux only", p)
 		}
-		bin, err := b.Binary(ctx, p)
+		gz, err := b.BinaryArchive(ctx, p, buildinfo.ImageBinary[1:])
+		if err != nil {
+			return nil, err
+		}
+		bin, err := layerFromTarGz(gz)
 		if err != nil {
 			return nil, err
 		}
@@ -77,16 +81,13 @@ type plainImage struct{ v1.Image }
 // ArtifactType is empty: this is an image, not an artifact.
 func (plainImage) ArtifactType() (string, error) { return "", nil }
 
-// Image assembles the image for one platform: the base layer (shared by
-// every platform) and a layer with the binary at buildinfo.ImageBinary.
-func Image(s Stamp, p Platform, base v1.Layer, binary string) (v1.Image, error) {
-	bin, err := binaryLayer(s.Time, binary)
-	if err != nil {
-		return nil, err
-	}
+// Image assembles the image for one platform from the base layer (shared
+// by every platform) and the layer with the binary at
+// buildinfo.ImageBinary.
+func Image(s Stamp, p Platform, base, bin v1.Layer) (v1.Image, error) {
 	created := v1.Time{Time: s.Time.UTC()}
 	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	img, err = mutate.Append(img,
+	img, err := mutate.Append(img,
 		mutate.Addendum{Layer: base, History: v1.History{Created: created,
 			CreatedBy: "hack/image: CA certificates, /etc/passwd, /etc/group, /etc/nsswitch.conf, /home/nonroot, /tmp"}},
 		mutate.Addendum{Layer: bin, History: v1.History{Created: created,
@@ -139,12 +140,6 @@ func baseLayer(t time.Time) (v1.Layer, error) {
 	})
 }
 
-// binaryLayer holds the binary at buildinfo.ImageBinary, owned by root
-// and executable by all.
-func binaryLayer(t time.Time, binary string) (v1.Layer, error) {
-	return layer(t, []entry{{name: buildinfo.ImageBinary[1:], mode: 0o755, path: binary}})
-}
-
 // layer compresses entries itself (see tarGz), so that the layer's digest
 // does not depend on go-containerregistry's choice of compressor.
 func layer(t time.Time, entries []entry) (v1.Layer, error) {
@@ -152,6 +147,10 @@ func layer(t time.Time, entries []entry) (v1.Layer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("layer: %w", err)
 	}
+	return layerFromTarGz(gz)
+}
+
+func layerFromTarGz(gz []byte) (v1.Layer, error) {
 	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(gz)), nil },
 		tarball.WithMediaType(types.OCILayer))
 	if err != nil {

@@ -48,13 +48,9 @@ func Release(ctx context.Context, b *Builder, out string, platforms []Platform) 
 	var files []string
 	var linux []Platform
 	for _, p := range platforms {
-		bin, err := b.Binary(ctx, p)
+		gz, err := b.BinaryArchive(ctx, p, "incumbent")
 		if err != nil {
 			return nil, err
-		}
-		gz, err := tarGz(b.Stamp.Time, []entry{{name: "incumbent", mode: 0o755, path: bin}})
-		if err != nil {
-			return nil, fmt.Errorf("release %s: %w", p, err)
 		}
 		name := ArchiveName(b.Stamp, p)
 		if err := os.WriteFile(filepath.Join(out, name), gz, 0o644); err != nil {
