@@ -16,7 +16,7 @@ import (
 	"github.com/incumbent-io/incumbent/internal/buildinfo"
 )
 
-// The user the image runs as.
+// The user the image runs as: buildinfo.ImageUser, and the owner of its home.
 const (
 	nonrootUID = 65532
 	nonrootGID = 65532
