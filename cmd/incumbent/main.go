@@ -12,15 +12,16 @@ import (
 	"github.com/incumbent-io/incumbent/internal/sidecar"
 )
 
-// version is set at link time: -ldflags "-X main.version=v1.2.3".
-var version string
+// version and revision are set at link time (hack/image and hack/release
+// do): -ldflags "-X main.version=v1.2.3 -X main.revision=COMMIT".
+var version, revision string
 
 func main() {
 	// SIGTERM or SIGINT at any moment, even during startup, ends the
 	// command in order instead of killing it; the context's cause names the
 	// signal.
 	ctx, stop := sidecar.NotifyShutdown(context.Background())
-	code := cli.Main(ctx, cli.Env{Args: os.Args[1:], Version: version})
+	code := cli.Main(ctx, cli.Env{Args: os.Args[1:], Version: version, Revision: revision})
 	stop()
 	os.Exit(code)
 }

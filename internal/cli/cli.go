@@ -39,6 +39,9 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	// Version is printed by `incumbent version` (set at link time).
 	Version string
+	// Revision is the commit the binary was built from (set at link
+	// time); `incumbent version` prints it.
+	Revision string
 	// NamespaceFile is read for the namespace when no flag or variable
 	// gives it. Default ServiceAccountNamespaceFile.
 	NamespaceFile string
