@@ -139,3 +139,17 @@ func TestStatusTable(t *testing.T) {
 		}
 	}
 }
+
+// The help texts say what the code does: after a release the former leader
+// holds back one lease duration (election.Run's hold-back), not one retry
+// period.
+func TestReleaseHelpNamesTheHoldBack(t *testing.T) {
+	e, out, _ := fakeEnv(t, nil, "release", "--help")
+	if code := Main(context.Background(), *e); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	help := strings.Join(strings.Fields(out.String()), " ")
+	if !strings.Contains(help, "holds back for one lease duration") || strings.Contains(help, "one retry period") {
+		t.Errorf("release --help does not name the lease-duration hold-back:\n%s", out.String())
+	}
+}

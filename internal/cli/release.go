@@ -26,8 +26,9 @@ func newReleaseCmd(e *Env) *cobra.Command {
 		Short: "Ask the current leader to step down and release the lease",
 		Long: `Write the incumbent.io/release-requested annotation on the lease with a compare-and-set.
 The leader sees it at once (it watches the lease), stops its work, and releases the lease;
-another candidate takes it right away. The former leader waits one retry period before it
-campaigns again. Only incumbent candidates honour the request (client-go ones ignore it).`,
+another candidate takes it right away. The former leader holds back for one lease duration
+before it campaigns again, so that any other candidate (even a polling client-go one) goes
+first. Only incumbent candidates honour the request (client-go ones ignore it).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context(), cmd.OutOrStdout(), false) },
 	}

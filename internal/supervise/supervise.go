@@ -38,8 +38,9 @@ type Policy string
 
 const (
 	// Release ends the term and releases the lease, so that another
-	// replica (or this one, after one retry period) runs the work. The
-	// default: a crashed child fails over instead of crash-looping in place.
+	// replica runs the work (or this one, once it has held back for one
+	// lease duration and nobody else took the lease). The default: a
+	// crashed child fails over instead of crash-looping in place.
 	Release Policy = "release"
 	// Restart starts the child again within the same term, after a delay
 	// that doubles from 1s up to 30s while it keeps exiting.
