@@ -119,10 +119,9 @@ func TestObserverFollowsLeadership(t *testing.T) {
 	if err := a.e.Resign(); err != nil {
 		t.Fatal(err)
 	}
-	var bTerm int64
 	waitFor(t, "observer to see b and its term", 30*time.Second, ch, func() bool {
-		bTerm = b.e.Status().Term
-		return o.Status().Leader == "b" && o.Status().Term == bTerm
+		bs := b.e.Status()
+		return bs.IsLeader && o.Status().Leader == "b" && o.Status().Term == bs.Term
 	})
 	if s := o.Status(); s.Term <= aTerm || s.IsLeader || s.Identity != "" || s.Transitions != 1 {
 		t.Errorf("observer status %+v; want b leading with a term above a's %d, one transition, observer not leading", s, aTerm)

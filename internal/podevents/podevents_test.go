@@ -74,8 +74,8 @@ func TestEventsForEachTerm(t *testing.T) {
 	}
 	sort.Strings(got)
 	want := []string{
-		"Normal LeaderElected ev-a became leader of lease default/ev, term 0",
-		"Normal LeaderSteppedDown ev-a stepped down as leader of lease default/ev, term 0: leader resigned",
+		"Normal LeaderElected ev-a became leader of lease default/ev, term 1",
+		"Normal LeaderSteppedDown ev-a stepped down as leader of lease default/ev, term 1: leader resigned",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
