@@ -53,6 +53,10 @@ type Config struct {
 	// When nil, terms simply last until they end.
 	Lead func(term *Term)
 
+	// Clock is where the elector reads the time and sets its timers.
+	// Default: the system's monotonic clock. Tests replace it.
+	Clock Clock
+
 	// Logger receives the elector's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics receives leader-side measurements. Default: none.
@@ -78,6 +82,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = systemClock{}
 	}
 	if c.Metrics == nil {
 		c.Metrics = nopMetrics{}

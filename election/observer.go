@@ -10,6 +10,9 @@ import (
 	"github.com/incumbent-io/incumbent/store"
 )
 
+// observing is the phase of every Observer.
+var observing = phase{state: StateObserving, reason: "an observer never campaigns"}
+
 // Observer follows an election without campaigning: who leads, in which
 // term, and when that was last renewed. It costs one watch, and reads the
 // record every retry period only while the watch is down.
@@ -32,8 +35,8 @@ func NewObserver(s store.Store, retry time.Duration, log *slog.Logger) *Observer
 	if log == nil {
 		log = slog.Default()
 	}
-	o := &Observer{store: s, retry: retry, tracker: newTracker(s, retry, log.With("lease", s.String()), nil)}
-	o.hub.last = statusOf(s.String(), "", observation{}, nil)
+	o := &Observer{store: s, retry: retry, tracker: newTracker(s, systemClock{}, retry, log.With("lease", s.String()), nil)}
+	o.hub.last = statusOf(s.String(), "", observation{}, observing)
 	return o
 }
 
@@ -62,7 +65,7 @@ func (o *Observer) Run(ctx context.Context) error {
 		changes, stop := o.tracker.changed()
 		defer stop()
 		for {
-			o.hub.publish(statusOf(o.store.String(), "", o.tracker.latest(), nil))
+			o.hub.publish(statusOf(o.store.String(), "", o.tracker.latest(), observing))
 			select {
 			case <-ctx.Done():
 				return

@@ -21,6 +21,9 @@ var (
 	ErrResigned = errors.New("leader resigned")
 	// ErrStopped: the context given to Run ended.
 	ErrStopped = errors.New("elector stopped")
+	// ErrWithdrawn: the candidate withdrew (Elector.Withdraw): it releases
+	// the lease and never campaigns again.
+	ErrWithdrawn = errors.New("candidate withdrew")
 )
 
 // TransferError ends a term that hands the lease over to a named candidate.
@@ -34,6 +37,7 @@ func (e *TransferError) Error() string { return fmt.Sprintf("leadership transfer
 type Term struct {
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
+	clock    Clock
 	token    int64
 	identity string
 	acquired time.Time
@@ -41,16 +45,16 @@ type Term struct {
 	mu         sync.Mutex
 	lastRenew  time.Time // send time of the last successful write
 	deadline   time.Time // lastRenew + RenewDeadline
-	stepDown   *time.Timer
+	stepDown   Timer
 	renewLimit time.Duration
 }
 
-func newTerm(parent context.Context, identity string, token int64, sent time.Time, renewDeadline time.Duration) *Term {
+func newTerm(parent context.Context, clock Clock, identity string, token int64, sent time.Time, renewDeadline time.Duration) *Term {
 	ctx, cancel := context.WithCancelCause(parent)
-	t := &Term{ctx: ctx, cancel: cancel, token: token, identity: identity, acquired: sent,
+	t := &Term{ctx: ctx, cancel: cancel, clock: clock, token: token, identity: identity, acquired: sent,
 		lastRenew: sent, deadline: sent.Add(renewDeadline), renewLimit: renewDeadline}
 	t.mu.Lock() // the timer may fire at once if the winning write was slow
-	t.stepDown = time.AfterFunc(time.Until(t.deadline), func() { t.end(ErrRenewDeadline) })
+	t.stepDown = clock.AfterFunc(t.deadline.Sub(clock.Now()), func() { t.end(ErrRenewDeadline) })
 	t.mu.Unlock()
 	return t
 }
@@ -63,7 +67,8 @@ func (t *Term) Context() context.Context { return t.ctx }
 func (t *Term) Done() <-chan struct{} { return t.ctx.Done() }
 
 // Err is nil while the term lasts, then says why it ended: ErrLeaseLost,
-// ErrRenewDeadline, ErrResigned, ErrStopped or a *TransferError.
+// ErrRenewDeadline, ErrResigned, ErrStopped, ErrWithdrawn or a
+// *TransferError.
 func (t *Term) Err() error {
 	if t.ctx.Err() == nil {
 		return nil
@@ -71,9 +76,10 @@ func (t *Term) Err() error {
 	return context.Cause(t.ctx)
 }
 
-// Token is the fencing token of this term: the record's transitions counter
-// after this candidate acquired it. Every later term of the same election has
-// a larger token, as long as the record is not deleted. Pass it to the
+// Token is the fencing token of this term: the revision of the write with
+// which this candidate acquired the lease (see store.Record.Revision). It is
+// at least 1, and every later term of the same election has a larger token,
+// even after the record was deleted and created again. Pass it to the
 // resources the leader writes, so they can refuse a deposed leader.
 func (t *Term) Token() int64 { return t.token }
 
@@ -91,8 +97,9 @@ func (t *Term) Deadline() time.Time {
 }
 
 // Resign ends the term: the elector waits for the Lead callback to return,
-// releases the lease, and campaigns again after one LeaseDuration, so that
-// any other candidate, even one that polls (client-go), takes it first.
+// releases the lease, and holds back for one LeaseDuration before it
+// campaigns again, so that any other candidate, even one that polls
+// (client-go), takes it first.
 func (t *Term) Resign() { t.end(ErrResigned) }
 
 // TransferTo ends the term and hands the lease to the candidate with the
@@ -128,6 +135,6 @@ func (t *Term) renewed(sent time.Time) bool {
 		t.lastRenew = sent
 		t.deadline = sent.Add(t.renewLimit)
 	}
-	t.stepDown.Reset(time.Until(t.deadline))
+	t.stepDown.Reset(t.deadline.Sub(t.clock.Now()))
 	return true
 }

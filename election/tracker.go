@@ -39,6 +39,7 @@ type observation struct {
 // writes made by the elector feed it too.
 type tracker struct {
 	store   store.Store
+	clock   Clock
 	retry   time.Duration
 	log     *slog.Logger
 	metrics Metrics
@@ -49,11 +50,11 @@ type tracker struct {
 	subs    map[chan struct{}]struct{}
 }
 
-func newTracker(s store.Store, retry time.Duration, log *slog.Logger, m Metrics) *tracker {
+func newTracker(s store.Store, clock Clock, retry time.Duration, log *slog.Logger, m Metrics) *tracker {
 	if m == nil {
 		m = nopMetrics{}
 	}
-	return &tracker{store: s, retry: retry, log: log, metrics: m, subs: map[chan struct{}]struct{}{}}
+	return &tracker{store: s, clock: clock, retry: retry, log: log, metrics: m, subs: map[chan struct{}]struct{}{}}
 }
 
 // latest returns the current observation.
@@ -83,7 +84,7 @@ func (k *tracker) changed() (ch <-chan struct{}, stop func()) {
 // observation time; a state older than one already seen (a watch event
 // delivered after this process's own write, say) is ignored.
 func (k *tracker) observe(rec store.Record, exists bool) observation {
-	now := time.Now()
+	now := k.clock.Now()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	o := k.obs
@@ -159,13 +160,13 @@ func (k *tracker) run(ctx context.Context, timeout time.Duration) error {
 				return err
 			}
 			k.log.Warn("cannot read the lease record; retrying", "err", err)
-			if !sleep(ctx, k.retry) {
+			if !sleep(k.clock, ctx.Done(), k.retry) {
 				break
 			}
 			continue
 		}
-		if time.Now().Before(forbiddenUntil) {
-			if !sleep(ctx, k.retry) {
+		if k.clock.Now().Before(forbiddenUntil) {
+			if !sleep(k.clock, ctx.Done(), k.retry) {
 				break
 			}
 			continue
@@ -174,7 +175,7 @@ func (k *tracker) run(ctx context.Context, timeout time.Duration) error {
 		if o.exists {
 			after = o.rec.Version
 		}
-		started := time.Now()
+		started := k.clock.Now()
 		events, err := k.store.Watch(ctx, after)
 		if err != nil {
 			k.metrics.Watching(false, err)
@@ -184,11 +185,11 @@ func (k *tracker) run(ctx context.Context, timeout time.Duration) error {
 					k.log.Warn(`the lease record cannot be watched; polling it every retry period instead, which costs one read per retry period and slows hand-overs to up to a retry period: add verb "watch" to the candidate's permissions`,
 						"err", err, "retry_period", k.retry)
 				}
-				forbiddenUntil = time.Now().Add(watchRetryForbidden)
+				forbiddenUntil = k.clock.Now().Add(watchRetryForbidden)
 			case ctx.Err() == nil:
 				k.log.Warn("cannot watch the lease record; polling every retry period", "err", err)
 			}
-			if !sleep(ctx, k.retry) {
+			if !sleep(k.clock, ctx.Done(), k.retry) {
 				break
 			}
 			continue
@@ -210,21 +211,9 @@ func (k *tracker) run(ctx context.Context, timeout time.Duration) error {
 		}
 		k.metrics.Watching(false, nil)
 		// A watch that breaks at once must not turn into a busy loop.
-		if time.Since(started) < k.retry && !sleep(ctx, k.retry) {
+		if k.clock.Now().Sub(started) < k.retry && !sleep(k.clock, ctx.Done(), k.retry) {
 			break
 		}
 	}
 	return nil
-}
-
-// sleep waits for d or until ctx ends, and reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

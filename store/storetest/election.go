@@ -264,8 +264,9 @@ func (s *suite) testGracefulHandOver(t *testing.T) {
 	var latencies []time.Duration
 	for round := range rounds {
 		// The follower is in its steady state: it knows the leader, its
-		// watch is established, and the leader has renewed twice since, so
-		// the reads of its start are long done.
+		// watch is established, and the leader has renewed twice since
+		// (beyond the renewal that records its term right after it
+		// acquired), so the reads of its start are long done.
 		leaderID := leader.elector.Status().Identity
 		waitStatus(t, follower, "leader "+leaderID, func(st election.Status) bool { return st.Known && st.Leader == leaderID })
 		steady := log.await(func(ops []op) bool {
@@ -279,7 +280,7 @@ func (s *suite) testGracefulHandOver(t *testing.T) {
 					renewals++
 				}
 			}
-			return renewals >= 2
+			return renewals >= 3
 		}, waitTimeout)
 		if !steady {
 			t.Fatalf("round %d: within %v, the follower %s established no watch or the leader %s did not renew twice after", round, waitTimeout, follower.id, leader.id)

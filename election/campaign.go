@@ -1,0 +1,211 @@
+package election
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/incumbent-io/incumbent/store"
+)
+
+// maxRaces is how many acquisition races in a row a candidate re-reads and
+// retries at once; after that it waits a retry period, so that candidates
+// racing without end do not spin.
+const maxRaces = 3
+
+// campaign follows the election until this candidate may take the lease,
+// and takes it: it returns the new term and the record as written. It
+// returns a nil term and a nil error when ctx ends, and an error only for
+// what retrying cannot cure. No acquisition is attempted before hold unless
+// the lease was handed to this candidate.
+func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Time) (*Term, store.Record, error) {
+	changes, stop := e.tracker.changed()
+	defer stop()
+	timer := e.clock.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+
+	o := e.tracker.latest()
+	fresh := o.known      // false: read the record before deciding
+	races := 0            // acquisition races lost in a row
+	var retryAt time.Time // no acquisition before, after a failed one
+	for {
+		var wake time.Duration = -1 // how long to wait; negative: until a change
+		switch {
+		case !fresh:
+			rctx, cancel := context.WithTimeout(ctx, e.callTimeout())
+			read, err := e.tracker.read(rctx)
+			cancel()
+			switch {
+			case errors.Is(err, store.ErrPermission):
+				return nil, store.Record{}, err
+			case ctx.Err() != nil:
+				return nil, store.Record{}, nil
+			case err != nil:
+				e.log.Warn("cannot read the lease record; retrying", "err", err, "retry_in", e.cfg.RetryPeriod)
+				wake = e.cfg.RetryPeriod
+			default:
+				o, fresh = read, true
+				continue
+			}
+		default:
+			now := e.clock.Now()
+			d := decide(o, now, e.standing(hold, retryAt))
+			e.report(d, o.rec)
+			if !d.take {
+				races = 0
+				if !d.until.IsZero() {
+					wake = max(0, d.until.Sub(now))
+				}
+				break
+			}
+			t, mine, err := e.take(ctx, o)
+			raced := errors.Is(err, store.ErrConflict) || (o.exists && errors.Is(err, store.ErrNotFound))
+			switch {
+			case err == nil:
+				return t, mine, nil
+			case errors.Is(err, store.ErrPermission), errors.Is(err, errStoreContract):
+				return nil, store.Record{}, err
+			case ctx.Err() != nil:
+				return nil, store.Record{}, nil
+			case raced && races < maxRaces:
+				// Somebody else wrote first: read and decide again.
+				e.log.Debug("lost an acquisition race", "err", err)
+				races++
+				fresh = false
+				continue
+			default:
+				// Not a race (e.g. the Lease's namespace does not exist),
+				// or racing without end: do not spin.
+				e.log.Warn("cannot acquire the lease; retrying", "err", err, "retry_in", e.cfg.RetryPeriod)
+				races = 0
+				fresh = false
+				retryAt = e.clock.Now().Add(e.cfg.RetryPeriod)
+				wake = e.cfg.RetryPeriod
+			}
+		}
+
+		var expired <-chan time.Time
+		if wake >= 0 {
+			timer.Reset(wake)
+			expired = timer.C()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, store.Record{}, nil
+		case err := <-fatal:
+			return nil, store.Record{}, err
+		case <-changes:
+		case <-expired:
+		case <-e.withdrawal():
+		}
+		timer.Stop()
+		if fresh {
+			o = e.tracker.latest()
+		}
+	}
+}
+
+// standing returns what the decision needs to know about this candidate.
+func (e *Elector) standing(hold, retryAt time.Time) standing {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return standing{identity: e.cfg.Identity, instance: e.instance, ownLease: e.cfg.LeaseDuration,
+		holdUntil: hold, retryAt: retryAt, withdrawn: e.withdrawn}
+}
+
+// withdrawal returns a channel that is closed once the candidate withdrew,
+// so that a waiting campaign decides again at once. After the first
+// decision that sees the withdrawal, it returns nil (a channel that never
+// delivers), since there is nothing more to decide.
+func (e *Elector) withdrawal() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.withdrawn && e.phase.state == StateHeldBack {
+		return nil
+	}
+	return e.withdraw
+}
+
+// report publishes a decision as the candidate's state and logs what it
+// found wrong with the record, once per record version or instance.
+func (e *Elector) report(d decision, rec store.Record) {
+	e.mu.Lock()
+	switch {
+	case d.malformed != nil && e.warnedAbout != rec.Version:
+		e.warnedAbout = rec.Version
+		e.log.Error("the lease record is malformed (hand-edited?); treating it as held for this candidate's own lease duration",
+			"err", d.malformed, "lease_duration", e.cfg.LeaseDuration)
+	case d.duplicate && e.warnedAbout != rec.Instance:
+		e.warnedAbout = rec.Instance
+		e.log.Warn("another process holds the lease under this same identity; waiting for its lease to expire",
+			"other_instance", rec.Instance)
+	}
+	e.mu.Unlock()
+	e.setPhase(phase{state: d.state, reason: d.reason, until: d.until})
+}
+
+// take tries to acquire the lease with a compare-and-set on the version in o
+// (or a create when there is none), and starts a term on success.
+func (e *Elector) take(ctx context.Context, o observation) (*Term, store.Record, error) {
+	now := e.clock.Now()
+	next := store.Record{Holder: e.cfg.Identity, Instance: e.instance, LeaseDuration: e.cfg.LeaseDuration,
+		AcquireTime: now, RenewTime: now}
+	cctx, cancel := context.WithTimeout(ctx, e.callTimeout())
+	defer cancel()
+	var got store.Record
+	var err error
+	sent := e.clock.Now()
+	if o.exists {
+		next.Transitions = o.rec.Transitions + 1
+		next.Version = o.rec.Version
+		got, err = e.store.Update(cctx, next)
+	} else {
+		if o.seen {
+			// Re-created after a deletion: continue client-go's count.
+			next.Transitions = o.lastTransitions + 1
+		}
+		got, err = e.store.Create(cctx, next)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped while the write was in flight: the server may have
+			// applied it. Do not leave the others waiting a lease duration.
+			e.releaseIfHeld(ctx)
+		}
+		return nil, store.Record{}, err
+	}
+	took := e.clock.Now().Sub(sent)
+	if got.Revision <= 0 {
+		return nil, store.Record{}, fmt.Errorf("%w: %s returned a record without a revision, which fencing tokens are made of (see store.Record.Revision)", errStoreContract, e.store)
+	}
+	e.tracker.observe(got, true)
+	// The token is the revision of the winning write: every later write,
+	// and so every later term's token, is larger, even across deletion.
+	token := got.Revision
+	e.cfg.Metrics.Acquired(token, took)
+	t := newTerm(context.WithoutCancel(ctx), e.clock, e.cfg.Identity, token, sent, e.cfg.RenewDeadline)
+	return t, got, nil
+}
+
+// errStoreContract marks a store that breaks the store.Store contract:
+// retrying cannot cure it.
+var errStoreContract = errors.New("store breaks its contract")
+
+// releaseIfHeld reads the record after Run was stopped during an
+// acquisition whose outcome is unknown, and releases it if this process
+// holds it. It is best effort: a write still in flight on the server when
+// the record is read escapes it and expires instead.
+func (e *Elector) releaseIfHeld(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.callTimeout())
+	defer cancel()
+	o, err := e.tracker.read(rctx)
+	if err != nil || !o.exists || !heldBy(o.rec, e.cfg.Identity, e.instance) {
+		return
+	}
+	e.log.Info("stopped during an acquisition that took effect; releasing the lease")
+	if err := e.release(ctx, o.rec, "", o.rec.Revision); err != nil {
+		e.log.Warn("could not release the lease; it will expire", "err", err)
+	}
+}
