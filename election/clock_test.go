@@ -1,0 +1,290 @@
+package election_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/incumbent-io/incumbent/election"
+	"github.com/incumbent-io/incumbent/internal/termcheck"
+	"github.com/incumbent-io/incumbent/store"
+	"github.com/incumbent-io/incumbent/store/memory"
+)
+
+// These tests run inside a synctest bubble: time is virtual, advances only
+// when every goroutine is blocked, and the memory store answers at once, so
+// they are exact and take no real time. Clocks that drift are built on the
+// bubble's clock through election.Clock.
+
+// driftClock counts rate seconds for every second of the bubble's clock.
+type driftClock struct {
+	base time.Time
+	rate float64
+}
+
+func newDriftClock(rate float64) driftClock { return driftClock{base: time.Now(), rate: rate} }
+
+func (c driftClock) Now() time.Time {
+	return c.base.Add(time.Duration(float64(time.Since(c.base)) * c.rate))
+}
+
+// real converts a duration on this clock to the bubble's, rounded up (and
+// one nanosecond more), so that a timer never fires before this clock's
+// Now has reached its end: real timers never fire early either.
+func (c driftClock) real(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	return time.Duration(math.Ceil(float64(d)/c.rate)) + 1
+}
+
+func (c driftClock) NewTimer(d time.Duration) election.Timer {
+	return driftTimer{t: time.NewTimer(c.real(d)), c: c}
+}
+
+func (c driftClock) AfterFunc(d time.Duration, f func()) election.Timer {
+	return driftTimer{t: time.AfterFunc(c.real(d), f), c: c}
+}
+
+type driftTimer struct {
+	t *time.Timer
+	c driftClock
+}
+
+func (d driftTimer) C() <-chan time.Time        { return d.t.C }
+func (d driftTimer) Stop() bool                 { return d.t.Stop() }
+func (d driftTimer) Reset(x time.Duration) bool { return d.t.Reset(d.c.real(x)) }
+
+// cuttable fails every write once cut, as a leader cut off from its store
+// would see, and remembers when its last successful write was sent.
+type cuttable struct {
+	store.Store
+	cut      atomic.Bool
+	mu       sync.Mutex
+	lastSent time.Time
+}
+
+func (c *cuttable) write(f func() (store.Record, error)) (store.Record, error) {
+	if c.cut.Load() {
+		return store.Record{}, errors.New("injected: cut off")
+	}
+	sent := time.Now()
+	rec, err := f()
+	if err == nil {
+		c.mu.Lock()
+		c.lastSent = sent
+		c.mu.Unlock()
+	}
+	return rec, err
+}
+
+func (c *cuttable) Create(ctx context.Context, r store.Record) (store.Record, error) {
+	return c.write(func() (store.Record, error) { return c.Store.Create(ctx, r) })
+}
+
+func (c *cuttable) Update(ctx context.Context, r store.Record) (store.Record, error) {
+	return c.write(func() (store.Record, error) { return c.Store.Update(ctx, r) })
+}
+
+func (c *cuttable) sentLast() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastSent
+}
+
+// bubbleCandidate runs an elector inside the bubble and records its terms.
+type bubbleCandidate struct {
+	e      *election.Elector
+	cancel context.CancelFunc
+	done   chan error
+	ended  chan error // each term's end cause, sent when its work returned
+	endAt  chan time.Time
+}
+
+// timings at the edge of the timing rule: (10s + 4.7s)*1.01 = 14.847s is
+// just below 15s*0.99 = 14.85s.
+func edgeConfig(st store.Store, id string, clock election.Clock) election.Config {
+	return election.Config{Store: st, Identity: id, Clock: clock, LeaseDuration: 15 * time.Second,
+		RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second, Grace: 4700 * time.Millisecond, Drift: 0.01,
+		Logger: slog.New(slog.DiscardHandler)}
+}
+
+// startInBubble starts an elector whose work, once its term ended, takes
+// linger (on the elector's own clock) to stop.
+func startInBubble(t *testing.T, cfg election.Config, chk *termcheck.Checker, linger time.Duration) *bubbleCandidate {
+	t.Helper()
+	c := &bubbleCandidate{done: make(chan error, 1), ended: make(chan error, 16), endAt: make(chan time.Time, 16)}
+	clock := cfg.Clock
+	cfg.Lead = func(term *election.Term) {
+		end := chk.Begin(term.Identity(), term.Token())
+		<-term.Done()
+		if linger > 0 {
+			timer := clock.NewTimer(linger)
+			<-timer.C()
+		}
+
+		end()
+		c.endAt <- time.Now()
+		c.ended <- term.Err()
+	}
+	e, err := election.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.e = e
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	go func() { c.done <- e.Run(ctx) }()
+	return c
+}
+
+func (c *bubbleCandidate) stop(t *testing.T) {
+	c.cancel()
+	if err := <-c.done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+// leads waits until c leads. In the bubble, a wait that can never end is a
+// deadlock, which synctest reports.
+func leads(t *testing.T, c *bubbleCandidate) election.Status {
+	t.Helper()
+	statuses, cancel := c.e.Subscribe()
+	defer cancel()
+	for s := range statuses {
+		if s.IsLeader {
+			return s
+		}
+	}
+	return election.Status{}
+}
+
+// A leader cut off from the store steps down; its work, which takes almost
+// the whole grace to stop, has stopped before the follower takes over, even
+// with the leader's clock slow and the follower's fast by the configured
+// drift, at timings on the edge of the rule. With clocks drifting twice as
+// much as configured, the same scenario overlaps: the checker sees it.
+func TestCrashTakeOverWithDriftingClocks(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		drift   float64 // the clocks' actual drift
+		overlap bool
+	}{
+		{"drift as configured", 0.01, false},
+		{"drift beyond the configured bound", 0.02, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ms := memory.New("drift")
+				chk := termcheck.New()
+				slow, fast := newDriftClock(1-tc.drift), newDriftClock(1+tc.drift)
+				leaderStore := &cuttable{Store: ms}
+				grace := 4700 * time.Millisecond
+				l := startInBubble(t, edgeConfig(leaderStore, "leader", slow), chk, grace-time.Millisecond)
+				leads(t, l)
+				f := startInBubble(t, edgeConfig(ms, "follower", fast), chk, 0)
+				synctest.Wait()
+
+				time.Sleep(3 * time.Second) // virtual time: a renewal or so later
+				synctest.Wait()
+				leaderStore.cut.Store(true)
+				lastSent := leaderStore.sentLast()
+
+				if why := <-l.ended; !errors.Is(why, election.ErrRenewDeadline) {
+					t.Errorf("the leader's term ended with %v, want ErrRenewDeadline", why)
+				}
+				workStopped := <-l.endAt
+				leads(t, f)
+				synctest.Wait() // its work has begun
+				takenAt := chk.Active()[0].Start
+				t.Logf("last renewal sent at +0; work stopped at +%v; take-over at +%v",
+					workStopped.Sub(lastSent), takenAt.Sub(lastSent))
+				violations := chk.Violations()
+				if got := len(violations) > 0; got != tc.overlap {
+					t.Errorf("overlap %v (violations %v); want %v", got, violations, tc.overlap)
+				}
+				f.stop(t)
+				l.stop(t)
+			})
+		})
+	}
+}
+
+// A leader cut off from the store ends its term exactly RenewDeadline after
+// it sent its last successful renewal, by its own clock; the answer's
+// arrival plays no part.
+func TestTermEndsAtLastRenewalSentPlusRenewDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ms := memory.New("deadline")
+		chk := termcheck.New()
+		st := &cuttable{Store: ms}
+		l := startInBubble(t, edgeConfig(st, "leader", nil), chk, 0) // the default clock: the bubble's
+		leads(t, l)
+		time.Sleep(5*time.Second + 300*time.Millisecond) // virtual time: between two renewals
+		synctest.Wait()
+		st.cut.Store(true)
+		lastSent := st.sentLast()
+		<-l.ended
+		if got, want := (<-l.endAt).Sub(lastSent), 10*time.Second; got != want {
+			t.Errorf("the term ended %v after the last successful renewal was sent; want exactly %v", got, want)
+		}
+		l.stop(t)
+	})
+}
+
+// After resigning, a candidate holds back exactly one lease duration before
+// it takes the lease again (nobody else wants it), and its status says why.
+func TestResignHoldsBackOneLeaseDuration(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ms := memory.New("hold")
+		chk := termcheck.New()
+		a := startInBubble(t, edgeConfig(ms, "a", nil), chk, 0)
+		leads(t, a)
+		resigned := time.Now()
+		if err := a.e.Resign(); err != nil {
+			t.Fatal(err)
+		}
+		<-a.ended
+		synctest.Wait()
+		if s := a.e.Status(); s.State != election.StateHeldBack || s.Until.Sub(resigned) != 15*time.Second {
+			t.Errorf("after resigning: state %q (%s) until +%v; want %q until +15s", s.State, s.Reason, s.Until.Sub(resigned), election.StateHeldBack)
+		}
+		leads(t, a)
+		synctest.Wait()
+		if took := chk.Active()[0].Start.Sub(resigned); took != 15*time.Second {
+			t.Errorf("took the lease back %v after resigning; want exactly one lease duration (15s)", took)
+		}
+		a.stop(t)
+	})
+}
+
+// A withdrawn candidate releases the lease, and never takes it again, even
+// when it is free; its status says so.
+func TestWithdrawReleasesAndNeverCampaigns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ms := memory.New("withdraw")
+		chk := termcheck.New()
+		a := startInBubble(t, edgeConfig(ms, "a", nil), chk, 0)
+		leads(t, a)
+		a.e.Withdraw()
+		if why := <-a.ended; !errors.Is(why, election.ErrWithdrawn) {
+			t.Errorf("term ended with %v, want ErrWithdrawn", why)
+		}
+		synctest.Wait()
+		if rec, err := ms.Get(context.Background()); err != nil || rec.Holder != "" {
+			t.Errorf("after withdrawing: record %+v (%v); want it released", rec, err)
+		}
+		time.Sleep(time.Minute) // far beyond every hold-back
+		synctest.Wait()
+		if s := a.e.Status(); s.IsLeader || s.State != election.StateHeldBack || chk.Started() != 1 {
+			t.Errorf("a minute after withdrawing: %+v, %d terms; want held back, one term", s, chk.Started())
+		}
+		a.stop(t)
+	})
+}
