@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/incumbent-io/incumbent/election"
-	"github.com/incumbent-io/incumbent/internal/termcheck"
+	"github.com/incumbent-io/incumbent/election/electiontest"
 	"github.com/incumbent-io/incumbent/store"
 	"github.com/incumbent-io/incumbent/store/memory"
 )
@@ -117,7 +117,7 @@ func edgeConfig(st store.Store, id string, clock election.Clock) election.Config
 
 // startInBubble starts an elector whose work, once its term ended, takes
 // linger (on the elector's own clock) to stop.
-func startInBubble(t *testing.T, cfg election.Config, chk *termcheck.Checker, linger time.Duration) *bubbleCandidate {
+func startInBubble(t *testing.T, cfg election.Config, chk *electiontest.Checker, linger time.Duration) *bubbleCandidate {
 	t.Helper()
 	c := &bubbleCandidate{done: make(chan error, 1), ended: make(chan error, 16), endAt: make(chan time.Time, 16)}
 	clock := cfg.Clock
@@ -182,7 +182,7 @@ func TestCrashTakeOverWithDriftingClocks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ms := memory.New("drift")
-				chk := termcheck.New()
+				chk := electiontest.NewChecker()
 				slow, fast := newDriftClock(1-tc.drift), newDriftClock(1+tc.drift)
 				leaderStore := &cuttable{Store: ms}
 				grace := 4700 * time.Millisecond
@@ -222,7 +222,7 @@ func TestCrashTakeOverWithDriftingClocks(t *testing.T) {
 func TestTermEndsAtLastRenewalSentPlusRenewDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ms := memory.New("deadline")
-		chk := termcheck.New()
+		chk := electiontest.NewChecker()
 		st := &cuttable{Store: ms}
 		l := startInBubble(t, edgeConfig(st, "leader", nil), chk, 0) // the default clock: the bubble's
 		leads(t, l)
@@ -243,7 +243,7 @@ func TestTermEndsAtLastRenewalSentPlusRenewDeadline(t *testing.T) {
 func TestResignHoldsBackOneLeaseDuration(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ms := memory.New("hold")
-		chk := termcheck.New()
+		chk := electiontest.NewChecker()
 		a := startInBubble(t, edgeConfig(ms, "a", nil), chk, 0)
 		leads(t, a)
 		resigned := time.Now()
@@ -269,7 +269,7 @@ func TestResignHoldsBackOneLeaseDuration(t *testing.T) {
 func TestWithdrawReleasesAndNeverCampaigns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ms := memory.New("withdraw")
-		chk := termcheck.New()
+		chk := electiontest.NewChecker()
 		a := startInBubble(t, edgeConfig(ms, "a", nil), chk, 0)
 		leads(t, a)
 		a.e.Withdraw()

@@ -10,8 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/incumbent-io/incumbent/election"
+	"github.com/incumbent-io/incumbent/election/electiontest"
 	"github.com/incumbent-io/incumbent/internal/tcpproxy"
-	"github.com/incumbent-io/incumbent/internal/termcheck"
 	"github.com/incumbent-io/incumbent/store"
 )
 
@@ -112,7 +112,7 @@ func (r *renewLog) count() int {
 // the leader's term, counted from its latest renewal, is still running.
 func TestDeletedRecordIsWaitedOutFromItsObservation(t *testing.T) {
 	lease := newLeaseName(t)
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	cfg, proxy := throughProxy(t)
 	rl := &renewLog{Store: kubeStore(t, cfg, lease), wrote: make(chan struct{}, 1)}
 	// The leader's work takes almost its whole grace to stop.

@@ -10,7 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/incumbent-io/incumbent/internal/termcheck"
+	"github.com/incumbent-io/incumbent/election/electiontest"
 	"github.com/incumbent-io/incumbent/store"
 )
 
@@ -18,7 +18,7 @@ import (
 // overlap and every term's token must be the previous one plus one.
 func TestMutualExclusionOverManyHandovers(t *testing.T) {
 	lease := newLeaseName(t)
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	hold := func() time.Duration { return time.Duration(5+rand.IntN(40)) * time.Millisecond }
 	var cands []*candidate
 	for _, id := range []string{"a", "b", "c", "d", "e"} {
@@ -42,7 +42,7 @@ func TestMutualExclusionOverManyHandovers(t *testing.T) {
 	}
 
 	terms := chk.Ended()
-	slices.SortFunc(terms, func(a, b termcheck.Term) int { return a.Start.Compare(b.Start) })
+	slices.SortFunc(terms, func(a, b electiontest.Term) int { return a.Start.Compare(b.Start) })
 	var gaps []time.Duration
 	holders := map[string]int{}
 	for i, tm := range terms {
@@ -67,7 +67,7 @@ func TestConcurrentAcquisitionHasOneWinner(t *testing.T) {
 	const n = 6
 	for round := range 5 {
 		lease := newLeaseName(t)
-		chk := termcheck.New()
+		chk := electiontest.NewChecker()
 		gate := newBarrier(n)
 		var stores []*countingStore
 		var cands []*candidate
@@ -128,7 +128,7 @@ func (b *barrier) wait() {
 // acquisition.
 func TestReleaseIsTakenThroughTheWatch(t *testing.T) {
 	lease := newLeaseName(t)
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	a := startCandidate(t, kubeStore(t, env.Config, lease), "a", chk, candidateOpts{})
 	waitLeader(t, a, 30*time.Second)
 	bs := newCounting(kubeStore(t, env.Config, lease))

@@ -12,8 +12,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/incumbent-io/incumbent/election"
+	"github.com/incumbent-io/incumbent/election/electiontest"
 	"github.com/incumbent-io/incumbent/internal/tcpproxy"
-	"github.com/incumbent-io/incumbent/internal/termcheck"
 	"github.com/incumbent-io/incumbent/store/kube"
 )
 
@@ -46,7 +46,7 @@ func TestCutOffLeaderStepsDownBeforeTakeover(t *testing.T) {
 	}{{"refused", tcpproxy.Refuse}, {"blackholed", tcpproxy.Blackhole}} {
 		t.Run(mode.name, func(t *testing.T) {
 			lease := newLeaseName(t)
-			chk := termcheck.New()
+			chk := electiontest.NewChecker()
 			cfg, proxy := throughProxy(t)
 			a := startCandidate(t, kubeStore(t, cfg, lease), "a", chk, candidateOpts{})
 			waitLeader(t, a, 30*time.Second)
@@ -105,7 +105,7 @@ func TestCutOffLeaderStepsDownBeforeTakeover(t *testing.T) {
 // holder's lease runs out; tokens go on rising.
 func TestLeaseDeletedOrEditedUnderLeader(t *testing.T) {
 	lease := newLeaseName(t)
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	a := startCandidate(t, kubeStore(t, env.Config, lease), "a", chk, candidateOpts{})
 	waitLeader(t, a, 30*time.Second)
 	b := startCandidate(t, kubeStore(t, env.Config, lease), "b", chk, candidateOpts{})
@@ -187,7 +187,7 @@ func TestMalformedLeaseIsReportedAndWaitedOut(t *testing.T) {
 	}
 	created := time.Now()
 	log, logs := newLogCapture(t)
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	a := startCandidate(t, kubeStore(t, env.Config, lease), "a", chk, candidateOpts{log: log})
 	waitFor(t, "the malformed record to be reported", 30*time.Second, logs.ch, func() bool { return logs.has("malformed") })
 	waitLeader(t, a, 30*time.Second)
@@ -201,7 +201,7 @@ func TestMalformedLeaseIsReportedAndWaitedOut(t *testing.T) {
 // is reported.
 func TestSameIdentityTwoProcesses(t *testing.T) {
 	lease := newLeaseName(t)
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	log, logs := newLogCapture(t)
 	hold := func() time.Duration { return 300 * time.Millisecond }
 	one := startCandidate(t, kubeStore(t, env.Config, lease), "twin", chk, candidateOpts{hold: hold, log: log})

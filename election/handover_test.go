@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/incumbent-io/incumbent/election"
-	"github.com/incumbent-io/incumbent/internal/termcheck"
+	"github.com/incumbent-io/incumbent/election/electiontest"
 	"github.com/incumbent-io/incumbent/store/kube"
 )
 
@@ -19,7 +19,7 @@ import (
 // for a plain release the same way.
 func TestTransferGoesToTheNamedCandidate(t *testing.T) {
 	lease := newLeaseName(t)
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	cands := map[string]*candidate{}
 	for _, id := range []string{"a", "b", "c"} {
 		cands[id] = startCandidate(t, kubeStore(t, env.Config, lease), id, chk, candidateOpts{})
@@ -97,7 +97,7 @@ func TestTransferGoesToTheNamedCandidate(t *testing.T) {
 // An Observer follows leadership without campaigning or writing.
 func TestObserverFollowsLeadership(t *testing.T) {
 	lease := newLeaseName(t)
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	obsStore := newCounting(kubeStore(t, env.Config, lease))
 	o := election.NewObserver(obsStore, testRetry, discardLogger())
 	ctx, cancel := context.WithCancel(context.Background())

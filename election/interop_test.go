@@ -12,7 +12,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
-	"github.com/incumbent-io/incumbent/internal/termcheck"
+	"github.com/incumbent-io/incumbent/election/electiontest"
 )
 
 // clientGoCandidate runs client-go's LeaderElector, which is one-shot, in a
@@ -25,7 +25,7 @@ type clientGoCandidate struct {
 	stopped  chan struct{}
 }
 
-func startClientGo(t *testing.T, cs kubernetes.Interface, lease, id string, chk *termcheck.Checker) *clientGoCandidate {
+func startClientGo(t *testing.T, cs kubernetes.Interface, lease, id string, chk *electiontest.Checker) *clientGoCandidate {
 	t.Helper()
 	c := &clientGoCandidate{stepDown: make(chan struct{}), resume: make(chan struct{}), leading: make(chan struct{}, 10), stopped: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -95,7 +95,7 @@ func startClientGo(t *testing.T, cs kubernetes.Interface, lease, id string, chk 
 // both lead, whichever hands over to whichever.
 func TestInteropWithClientGo(t *testing.T) {
 	lease := newLeaseName(t)
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	cs := admin(t)
 	a := startCandidate(t, kubeStore(t, env.Config, lease), "incumbent", chk, candidateOpts{})
 	waitLeader(t, a, 30*time.Second)

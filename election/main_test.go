@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/incumbent-io/incumbent/election"
-	"github.com/incumbent-io/incumbent/internal/termcheck"
+	"github.com/incumbent-io/incumbent/election/electiontest"
 	"github.com/incumbent-io/incumbent/internal/testenv"
 	"github.com/incumbent-io/incumbent/store"
 	"github.com/incumbent-io/incumbent/store/kube"
@@ -94,7 +94,7 @@ type candidateOpts struct {
 	tune   func(*election.Config)
 }
 
-func startCandidate(t *testing.T, s store.Store, id string, chk *termcheck.Checker, o candidateOpts) *candidate {
+func startCandidate(t *testing.T, s store.Store, id string, chk *electiontest.Checker, o candidateOpts) *candidate {
 	t.Helper()
 	c := &candidate{id: id, done: make(chan error, 1), endedCh: make(chan error, 100)}
 	log := o.log
@@ -184,7 +184,7 @@ func waitLeader(t *testing.T, c *candidate, limit time.Duration) election.Status
 }
 
 // assertClean fails the test for every violation the checker saw.
-func assertClean(t *testing.T, chk *termcheck.Checker) {
+func assertClean(t *testing.T, chk *electiontest.Checker) {
 	t.Helper()
 	for _, v := range chk.Violations() {
 		t.Errorf("violation: %s", v)

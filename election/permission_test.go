@@ -10,7 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/incumbent-io/incumbent/internal/termcheck"
+	"github.com/incumbent-io/incumbent/election/electiontest"
 )
 
 // clientGoVerbsUser returns a client config for a user whose Role grants
@@ -56,7 +56,7 @@ func clientGoVerbsUser(t *testing.T, name string) *rest.Config {
 func TestLeadsWithoutWatchPermission(t *testing.T) {
 	lease := newLeaseName(t)
 	cfg := clientGoVerbsUser(t, "client-go-verbs-"+lease)
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	logA, logsA := newLogCapture(t)
 	a := startCandidate(t, kubeStore(t, cfg, lease), "a", chk, candidateOpts{log: logA})
 	waitLeader(t, a, 30*time.Second)

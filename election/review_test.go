@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/incumbent-io/incumbent/election"
-	"github.com/incumbent-io/incumbent/internal/termcheck"
+	"github.com/incumbent-io/incumbent/election/electiontest"
 	"github.com/incumbent-io/incumbent/store"
 	"github.com/incumbent-io/incumbent/store/memory"
 )
@@ -43,7 +43,7 @@ func (c *createLog) times() []time.Time {
 func TestMissingNamespaceDoesNotSpin(t *testing.T) {
 	cl := &createLog{Store: kubeStoreIn(t, "no-such-namespace", newLeaseName(t)), calls: make(chan struct{}, 1)}
 	log, logs := newLogCapture(t)
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	startCandidate(t, cl, "a", chk, candidateOpts{log: log})
 	waitFor(t, "three create attempts", 30*time.Second, cl.calls, func() bool { return len(cl.times()) >= 3 })
 	at := cl.times()
@@ -64,7 +64,7 @@ func TestMissingNamespaceDoesNotSpin(t *testing.T) {
 // reservation overrides its own hold-back.
 func TestTransferToARecentlyResignedCandidate(t *testing.T) {
 	lease := newLeaseName(t)
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	b := startCandidate(t, kubeStore(t, env.Config, lease), "b", chk, candidateOpts{})
 	waitLeader(t, b, 30*time.Second)
 	a := startCandidate(t, kubeStore(t, env.Config, lease), "a", chk, candidateOpts{})
@@ -92,7 +92,7 @@ func TestTransferToARecentlyResignedCandidate(t *testing.T) {
 // token 0 again, by a candidate that saw it.
 func TestTokensContinueAfterReleaseAndDelete(t *testing.T) {
 	ms := memory.New("release-delete")
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	a := startCandidate(t, ms, "a", chk, candidateOpts{})
 	waitLeader(t, a, 10*time.Second)
 	if err := a.e.Resign(); err != nil {

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/incumbent-io/incumbent/election"
-	"github.com/incumbent-io/incumbent/internal/termcheck"
+	"github.com/incumbent-io/incumbent/election/electiontest"
 	"github.com/incumbent-io/incumbent/store"
 )
 
@@ -19,7 +19,7 @@ import (
 // larger than every token before the deletion.
 func TestTokensRiseAcrossDeletionForAFreshCandidate(t *testing.T) {
 	lease := newLeaseName(t)
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	a := startCandidate(t, kubeStore(t, env.Config, lease), "a", chk, candidateOpts{})
 	first := waitLeader(t, a, 30*time.Second).Term
 	if first < 1 {
@@ -101,7 +101,7 @@ func (d *delayedWatch) Watch(ctx context.Context, after string) (<-chan store.Ev
 // the leader and restored by it.
 func TestLeaderStatusCarriesItsOwnToken(t *testing.T) {
 	lease := newLeaseName(t)
-	chk := termcheck.New()
+	chk := electiontest.NewChecker()
 	const delay = 2 * testRetry // every event arrives after the leader's next renewal
 	var mu sync.Mutex
 	tokens := map[string]map[int64]bool{} // every token each candidate was given

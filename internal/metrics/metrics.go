@@ -34,7 +34,7 @@ type Metrics struct {
 	watchFailures *prometheus.CounterVec
 
 	mu          sync.Mutex
-	holder      string        // last holder reported
+	holder      string // last holder reported
 	holderKnown bool
 	leaderSince time.Time     // zero while following
 	ledBefore   time.Duration // time led in terms that have ended

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/incumbent-io/incumbent/election"
-	"github.com/incumbent-io/incumbent/internal/termcheck"
+	"github.com/incumbent-io/incumbent/election/electiontest"
 	"github.com/incumbent-io/incumbent/store/etcd"
 )
 
@@ -23,11 +23,11 @@ var quick = election.Config{
 }
 
 // candidates are electors competing for one etcd key, each with a client of
-// its own, whose terms are recorded by a termcheck.Checker.
+// its own, whose terms are recorded by a electiontest.Checker.
 type candidates struct {
 	t        *testing.T
 	endpoint string
-	checker  *termcheck.Checker
+	checker  *electiontest.Checker
 	wg       sync.WaitGroup
 
 	mu      sync.Mutex
@@ -43,7 +43,7 @@ type candidates struct {
 // and fails the test on any overlap of terms or token that did not rise.
 func startCandidates(t *testing.T, n int, endpoint string) *candidates {
 	t.Helper()
-	h := &candidates{t: t, endpoint: endpoint, checker: termcheck.New(), terms: map[string]*election.Term{},
+	h := &candidates{t: t, endpoint: endpoint, checker: electiontest.NewChecker(), terms: map[string]*election.Term{},
 		stops: map[string]func(){}, stopped: map[string]chan struct{}{}, changed: make(chan struct{}, 1)}
 	t.Cleanup(func() {
 		h.mu.Lock()
@@ -163,9 +163,9 @@ func (h *candidates) waitFor(timeout time.Duration, what string, cond func() boo
 }
 
 // leader waits for exactly one term in progress and returns it.
-func (h *candidates) leader(timeout time.Duration) (termcheck.Term, *election.Term) {
+func (h *candidates) leader(timeout time.Duration) (electiontest.Term, *election.Term) {
 	h.t.Helper()
-	var cur termcheck.Term
+	var cur electiontest.Term
 	var term *election.Term
 	h.waitFor(timeout, "one leader", func() bool {
 		active := h.checker.Active()

@@ -3,6 +3,7 @@ package etcd_test
 import (
 	"testing"
 
+	"github.com/incumbent-io/incumbent/election/electiontest"
 	"github.com/incumbent-io/incumbent/store"
 	"github.com/incumbent-io/incumbent/store/etcd"
 	"github.com/incumbent-io/incumbent/store/storetest"
@@ -13,18 +14,21 @@ import (
 func TestConformance(t *testing.T) {
 	prefix := testPrefix(t)
 	key := func(name string) string { return prefix + "/" + name }
-	storetest.Run(t, func(t *testing.T, name string) store.Store {
+	newStore := func(t *testing.T, name string) store.Store {
 		s, err := etcd.New(sharedClient(t), prefix, name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
-	},
-		storetest.WithDelete(func(t *testing.T, name string) {
-			if _, err := sharedClient(t).Delete(testContext(t), key(name)); err != nil {
-				t.Fatal(err)
-			}
-		}),
+	}
+	del := func(t *testing.T, name string) {
+		if _, err := sharedClient(t).Delete(testContext(t), key(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	electiontest.Run(t, newStore, electiontest.WithDelete(del))
+	storetest.Run(t, newStore,
+		storetest.WithDelete(del),
 		storetest.WithCorrupt(func(t *testing.T, name string) {
 			if _, err := sharedClient(t).Put(testContext(t), key(name), `{"format":1,"holder":`); err != nil {
 				t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/incumbent-io/incumbent/election/electiontest"
 	"github.com/incumbent-io/incumbent/store"
 	"github.com/incumbent-io/incumbent/store/file"
 	"github.com/incumbent-io/incumbent/store/storetest"
@@ -25,20 +26,22 @@ func TestConformancePolling(t *testing.T) {
 
 func conformance(t *testing.T, opts file.Options) {
 	dir := t.TempDir()
-	storetest.Run(t,
-		func(t *testing.T, name string) store.Store {
-			s, err := file.NewWithOptions(dir, name, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
+	newStore := func(t *testing.T, name string) store.Store {
+		s, err := file.NewWithOptions(dir, name, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	del := func(t *testing.T, name string) {
+		if err := os.Remove(filepath.Join(dir, name+".json")); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+	}
+	electiontest.Run(t, newStore, electiontest.WithDelete(del))
+	storetest.Run(t, newStore,
 		storetest.WithCoalescingWatch(),
-		storetest.WithDelete(func(t *testing.T, name string) {
-			if err := os.Remove(filepath.Join(dir, name+".json")); err != nil {
-				t.Fatalf("delete: %v", err)
-			}
-		}),
+		storetest.WithDelete(del),
 		storetest.WithCorrupt(func(t *testing.T, name string) {
 			if err := os.WriteFile(filepath.Join(dir, name+".json"), []byte(`{"format": 2, "generation": `), 0o600); err != nil {
 				t.Fatalf("corrupt: %v", err)

@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/incumbent-io/incumbent/election/electiontest"
 	"github.com/incumbent-io/incumbent/store"
 	"github.com/incumbent-io/incumbent/store/kube"
 	"github.com/incumbent-io/incumbent/store/storetest"
@@ -23,19 +24,21 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	leases := admin.CoordinationV1().Leases(namespace)
-	storetest.Run(t,
-		func(t *testing.T, name string) store.Store {
-			s, err := kube.New(env.Config, namespace, name, kube.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-		storetest.WithDelete(func(t *testing.T, name string) {
-			if err := leases.Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
-				t.Fatalf("delete lease %s: %v", name, err)
-			}
-		}),
+	newStore := func(t *testing.T, name string) store.Store {
+		s, err := kube.New(env.Config, namespace, name, kube.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	del := func(t *testing.T, name string) {
+		if err := leases.Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
+			t.Fatalf("delete lease %s: %v", name, err)
+		}
+	}
+	electiontest.Run(t, newStore, electiontest.WithDelete(del))
+	storetest.Run(t, newStore,
+		storetest.WithDelete(del),
 		// A hand edit the API server accepts but no elector writes: a
 		// holder without a lease duration. (The API server itself refuses
 		// a zero or negative duration and a negative transitions count.)

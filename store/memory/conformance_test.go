@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/incumbent-io/incumbent/election/electiontest"
 	"github.com/incumbent-io/incumbent/store"
 	"github.com/incumbent-io/incumbent/store/memory"
 	"github.com/incumbent-io/incumbent/store/storetest"
@@ -25,9 +26,11 @@ func TestConformance(t *testing.T) {
 		}
 		return s
 	}
-	storetest.Run(t,
-		func(t *testing.T, name string) store.Store { return get(name) },
-		storetest.WithDelete(func(t *testing.T, name string) { get(name).Delete() }),
+	newStore := func(t *testing.T, name string) store.Store { return get(name) }
+	del := func(t *testing.T, name string) { get(name).Delete() }
+	electiontest.Run(t, newStore, electiontest.WithDelete(del))
+	storetest.Run(t, newStore,
+		storetest.WithDelete(del),
 		// The memory store keeps whatever it is given: write a record
 		// that Validate rejects, as a bad hand edit would.
 		storetest.WithCorrupt(func(t *testing.T, name string) {

@@ -1,8 +1,7 @@
-// Package storetest is the conformance suite every store.Store backend must
-// pass: the store's own semantics (conditional writes, round trips, races,
-// watch order, malformed records) and the invariants of package election
-// run on top of it (mutual exclusion over many hand-overs, graceful
-// hand-over through the watch, crash take-over after the lease duration).
+// Package storetest is the conformance suite of the store.Store semantics
+// every backend must have: conditional writes, round trips, races, revisions
+// that rise across deletion, watch order, malformed records. (The election
+// running on top of a store is checked by package election/electiontest.)
 //
 // A backend's test calls Run with a function that returns a fresh Store for
 // an election name:
@@ -77,10 +76,9 @@ func newSuite(newStore NewStore, opts []Option) *suite {
 	return s
 }
 
-// Run runs the whole suite: RunStore and RunElection.
+// Run runs the whole suite (RunStore, in a subtest "store").
 func Run(t *testing.T, newStore NewStore, opts ...Option) {
 	t.Run("store", func(t *testing.T) { RunStore(t, newStore, opts...) })
-	t.Run("election", func(t *testing.T) { RunElection(t, newStore, opts...) })
 }
 
 // name returns a fresh election name for the current subtest.

@@ -1,4 +1,4 @@
-package termcheck
+package electiontest
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 
 // The checker must catch what it exists to catch.
 func TestCheckerReportsOverlapsAndFallingTokens(t *testing.T) {
-	c := New()
+	c := NewChecker()
 	endA := c.Begin("a", 1)
 	endB := c.Begin("b", 2) // a still acts: overlap
 	endA()
@@ -24,7 +24,7 @@ func TestCheckerReportsOverlapsAndFallingTokens(t *testing.T) {
 }
 
 func TestCheckerAcceptsCleanHandovers(t *testing.T) {
-	c := New()
+	c := NewChecker()
 	for i, id := range []string{"a", "b", "a", "c"} {
 		c.Begin(id, int64(i))()
 	}

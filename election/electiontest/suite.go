@@ -1,4 +1,4 @@
-package storetest
+package electiontest
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/incumbent-io/incumbent/election"
-	"github.com/incumbent-io/incumbent/internal/termcheck"
 	"github.com/incumbent-io/incumbent/store"
 )
 
@@ -28,19 +27,6 @@ const (
 
 // waitTimeout bounds every wait for an election to make progress.
 const waitTimeout = 2 * time.Minute
-
-// RunElection runs package election on the backend and checks its
-// invariants: mutual exclusion with rising tokens over many hand-overs, a
-// graceful hand-over taken through the watch without reading the record,
-// and a crash take-over no earlier than the lease duration after the last
-// renewal the crashed leader sent. Hand-over and take-over latencies are
-// logged (never asserted).
-func RunElection(t *testing.T, newStore NewStore, opts ...Option) {
-	s := newSuite(newStore, opts)
-	t.Run("MutualExclusion", s.testMutualExclusion)
-	t.Run("GracefulHandOver", s.testGracefulHandOver)
-	t.Run("CrashTakeOver", s.testCrashTakeOver)
-}
 
 // testWriter sends log lines to the test's log.
 type testWriter struct{ t *testing.T }
@@ -121,7 +107,7 @@ func waitStatus(t *testing.T, c *candidate, what string, ok func(election.Status
 
 // checkTerms reports the checker's violations and, in start order, that
 // tokens rise; it returns the ended terms in start order.
-func checkTerms(t *testing.T, checker *termcheck.Checker) []termcheck.Term {
+func checkTerms(t *testing.T, checker *Checker) []Term {
 	t.Helper()
 	for _, v := range checker.Violations() {
 		t.Errorf("violation: %s", v)
@@ -130,7 +116,7 @@ func checkTerms(t *testing.T, checker *termcheck.Checker) []termcheck.Term {
 		t.Errorf("terms still active after every candidate stopped: %+v", active)
 	}
 	terms := checker.Ended()
-	slices.SortFunc(terms, func(a, b termcheck.Term) int { return a.Start.Compare(b.Start) })
+	slices.SortFunc(terms, func(a, b Term) int { return a.Start.Compare(b.Start) })
 	for i := 1; i < len(terms); i++ {
 		if terms[i].Token <= terms[i-1].Token {
 			t.Errorf("term %d (%s) has token %d, not above term %d's (%s) %d", i, terms[i].Identity, terms[i].Token, i-1, terms[i-1].Identity, terms[i-1].Token)
@@ -159,7 +145,7 @@ func summary(ds []time.Duration) string {
 func (s *suite) testMutualExclusion(t *testing.T) {
 	const candidates, wantHandOvers = 5, 20
 	n := name(t, "mutual-exclusion")
-	checker := termcheck.New()
+	checker := NewChecker()
 	var all []*candidate
 	for i := range candidates {
 		id := fmt.Sprintf("cand-%d", i)
@@ -176,7 +162,7 @@ func (s *suite) testMutualExclusion(t *testing.T) {
 	}
 	handOvers := func() int {
 		terms := checker.Ended()
-		slices.SortFunc(terms, func(a, b termcheck.Term) int { return a.Start.Compare(b.Start) })
+		slices.SortFunc(terms, func(a, b Term) int { return a.Start.Compare(b.Start) })
 		changes := 0
 		for i := 1; i < len(terms); i++ {
 			if terms[i].Identity != terms[i-1].Identity {
@@ -228,7 +214,7 @@ type leadEvent struct {
 func (s *suite) testGracefulHandOver(t *testing.T) {
 	const rounds = 6
 	n := name(t, "graceful-hand-over")
-	checker := termcheck.New()
+	checker := NewChecker()
 	log := &opLog{}
 	started := make(chan leadEvent, rounds+2)
 	seq := 0
@@ -348,7 +334,7 @@ func formatOps(ops []op) string {
 // last successful renewal was sent, and only after the old term ended.
 func (s *suite) testCrashTakeOver(t *testing.T) {
 	n := name(t, "crash-take-over")
-	checker := termcheck.New()
+	checker := NewChecker()
 	started := make(chan leadEvent, 4)
 	ended := make(chan error, 4)
 	launch := func(id string, st store.Store) *candidate {
@@ -411,4 +397,43 @@ func (s *suite) testCrashTakeOver(t *testing.T) {
 	checkTerms(t, checker)
 	t.Logf("crash take-over: the follower's winning write was sent %v after the leader's last successful renewal was sent (lease duration %v); its term began %v after the leader's writes started failing",
 		second.term.AcquiredAt().Sub(lastOK).Round(time.Millisecond), leaseDuration, second.began.Sub(brokeAt).Round(time.Millisecond))
+}
+
+// A candidate leads and stops (releasing the lease), the record is deleted,
+// and a candidate that never saw it takes over: its token is above every
+// token before the deletion, and no token is below 1.
+func (s *suite) testTokensRiseAcrossDeletion(t *testing.T) {
+	n := name(t, "tokens-across-deletion")
+	checker := NewChecker()
+	started := make(chan *election.Term, 2)
+	lead := func(term *election.Term) {
+		end := checker.Begin(term.Identity(), term.Token())
+		defer end()
+		started <- term
+		<-term.Done()
+	}
+	first := start(t, config(t, s.newStore(t, n), "a", lead))
+	var before *election.Term
+	select {
+	case before = <-started:
+	case <-time.After(waitTimeout):
+		t.Fatalf("no term within %v", waitTimeout)
+	}
+	first.stop(t)
+	s.delete(t, n)
+	second := start(t, config(t, s.newStore(t, n), "b", lead))
+	var after *election.Term
+	select {
+	case after = <-started:
+	case <-time.After(waitTimeout):
+		t.Fatalf("no term after the deletion within %v", waitTimeout)
+	}
+	second.stop(t)
+	if before.Token() < 1 {
+		t.Errorf("the first token is %d; tokens start at 1", before.Token())
+	}
+	if after.Token() <= before.Token() {
+		t.Errorf("the token after the deletion (%d) is not above the one before it (%d)", after.Token(), before.Token())
+	}
+	checkTerms(t, checker)
 }

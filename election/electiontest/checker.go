@@ -1,7 +1,4 @@
-// Package termcheck records the terms of competing candidates and reports
-// every violation of leader election's two promises: no two terms overlap,
-// and fencing tokens only ever rise.
-package termcheck
+package electiontest
 
 import (
 	"fmt"
@@ -16,7 +13,12 @@ type Term struct {
 	Start, End time.Time
 }
 
-// Checker is shared by all candidates of one election in a test.
+// Checker records the terms of competing candidates and reports every
+// violation of leader election's two promises: no two terms overlap, and
+// fencing tokens only ever rise. It is shared by all candidates of one
+// election in a test: each calls Begin first thing in its Lead callback and
+// the function Begin returns last thing before Lead returns. It is safe for
+// concurrent use.
 type Checker struct {
 	mu         sync.Mutex
 	active     map[int]Term
@@ -28,8 +30,8 @@ type Checker struct {
 	changed    chan struct{}
 }
 
-// New returns an empty Checker.
-func New() *Checker {
+// NewChecker returns an empty Checker.
+func NewChecker() *Checker {
 	return &Checker{active: map[int]Term{}, changed: make(chan struct{}, 1)}
 }
 
