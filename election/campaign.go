@@ -26,6 +26,7 @@ func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Ti
 	timer.Stop()
 	defer timer.Stop()
 
+	withdraw := e.withdraw // nil once the withdrawal was seen
 	o := e.tracker.latest()
 	fresh := o.known      // false: read the record before deciding
 	races := 0            // acquisition races lost in a row
@@ -51,8 +52,9 @@ func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Ti
 			}
 		default:
 			now := e.clock.Now()
-			d := decide(o, now, e.standing(hold, retryAt))
-			e.report(d, o.rec)
+			st := e.standing(hold, retryAt)
+			d := decide(o, now, st)
+			e.report(d, st)
 			if !d.take {
 				races = 0
 				if !d.until.IsZero() {
@@ -98,7 +100,8 @@ func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Ti
 			return nil, store.Record{}, err
 		case <-changes:
 		case <-expired:
-		case <-e.withdrawal():
+		case <-withdraw:
+			withdraw = nil // decide again, once
 		}
 		timer.Stop()
 		if fresh {
@@ -115,35 +118,22 @@ func (e *Elector) standing(hold, retryAt time.Time) standing {
 		holdUntil: hold, retryAt: retryAt, withdrawn: e.withdrawn}
 }
 
-// withdrawal returns a channel that is closed once the candidate withdrew,
-// so that a waiting campaign decides again at once. After the first
-// decision that sees the withdrawal, it returns nil (a channel that never
-// delivers), since there is nothing more to decide.
-func (e *Elector) withdrawal() <-chan struct{} {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.withdrawn && e.phase.state == StateHeldBack {
-		return nil
-	}
-	return e.withdraw
-}
-
 // report publishes a decision as the candidate's state and logs what it
 // found wrong with the record, once per record version or instance.
-func (e *Elector) report(d decision, rec store.Record) {
+func (e *Elector) report(d decision, st standing) {
 	e.mu.Lock()
 	switch {
-	case d.malformed != nil && e.warnedAbout != rec.Version:
-		e.warnedAbout = rec.Version
+	case d.malformed != nil && e.warnedAbout != d.about.Version:
+		e.warnedAbout = d.about.Version
 		e.log.Error("the lease record is malformed (hand-edited?); treating it as held for this candidate's own lease duration",
 			"err", d.malformed, "lease_duration", e.cfg.LeaseDuration)
-	case d.duplicate && e.warnedAbout != rec.Instance:
-		e.warnedAbout = rec.Instance
+	case d.duplicate && e.warnedAbout != d.about.Instance:
+		e.warnedAbout = d.about.Instance
 		e.log.Warn("another process holds the lease under this same identity; waiting for its lease to expire",
-			"other_instance", rec.Instance)
+			"other_instance", d.about.Instance)
 	}
 	e.mu.Unlock()
-	e.setPhase(phase{state: d.state, reason: d.reason, until: d.until})
+	e.setPhase(phase{state: d.state, reason: d.reason, until: d.until, campaign: &st})
 }
 
 // take tries to acquire the lease with a compare-and-set on the version in o
@@ -178,6 +168,10 @@ func (e *Elector) take(ctx context.Context, o observation) (*Term, store.Record,
 	}
 	took := e.clock.Now().Sub(sent)
 	if got.Revision <= 0 {
+		// The write took effect: do not leave the others waiting.
+		if err := e.release(ctx, got, "", 0); err != nil {
+			e.log.Warn("could not release the lease; it will expire", "err", err)
+		}
 		return nil, store.Record{}, fmt.Errorf("%w: %s returned a record without a revision, which fencing tokens are made of (see store.Record.Revision)", errStoreContract, e.store)
 	}
 	e.tracker.observe(got, true)

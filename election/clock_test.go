@@ -105,6 +105,7 @@ type bubbleCandidate struct {
 	done   chan error
 	ended  chan error // each term's end cause, sent when its work returned
 	endAt  chan time.Time
+	once   sync.Once
 }
 
 // timings at the edge of the timing rule: (10s + 4.7s)*1.01 = 14.847s is
@@ -124,9 +125,11 @@ func startInBubble(t *testing.T, cfg election.Config, chk *electiontest.Checker,
 	cfg.Lead = func(term *election.Term) {
 		end := chk.Begin(term.Identity(), term.Token())
 		<-term.Done()
-		if linger > 0 {
-			timer := clock.NewTimer(linger)
-			<-timer.C()
+		switch {
+		case linger > 0 && clock != nil:
+			<-clock.NewTimer(linger).C()
+		case linger > 0:
+			<-time.After(linger) // the default clock: the bubble's
 		}
 
 		end()
@@ -141,28 +144,36 @@ func startInBubble(t *testing.T, cfg election.Config, chk *electiontest.Checker,
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	go func() { c.done <- e.Run(ctx) }()
+	t.Cleanup(func() { c.stop(t) }) // also after a failure, inside the bubble
 	return c
 }
 
+// stop ends Run and waits for it; calling it again does nothing.
 func (c *bubbleCandidate) stop(t *testing.T) {
-	c.cancel()
-	if err := <-c.done; err != nil {
-		t.Errorf("Run: %v", err)
-	}
+	c.once.Do(func() {
+		c.cancel()
+		if err := <-c.done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
 }
 
-// leads waits until c leads. In the bubble, a wait that can never end is a
-// deadlock, which synctest reports.
+// leads waits until c leads, for at most ten minutes of virtual time.
 func leads(t *testing.T, c *bubbleCandidate) election.Status {
 	t.Helper()
 	statuses, cancel := c.e.Subscribe()
 	defer cancel()
-	for s := range statuses {
-		if s.IsLeader {
-			return s
+	limit := time.After(10 * time.Minute)
+	for {
+		select {
+		case s := <-statuses:
+			if s.IsLeader {
+				return s
+			}
+		case <-limit:
+			t.Fatalf("%s did not lead within ten minutes (virtual): %+v", c.e.Status().Identity, c.e.Status())
 		}
 	}
-	return election.Status{}
 }
 
 // A leader cut off from the store steps down; its work, which takes almost

@@ -38,15 +38,18 @@ type decision struct {
 	malformed error
 	// duplicate: the record is held by this identity in another process.
 	duplicate bool
+	// about is the record whose lease the decision waits out or judged
+	// (the deleted one, for a deletion), for the warnings about it.
+	about store.Record
 }
 
 // decide is the campaign's rule, a pure function of what this candidate has
 // observed (o), the time on its own clock (now) and its standing (c):
 //
 //   - a record held by someone else is taken only once it has not changed
-//     for its holder's lease duration, counted from when this candidate
-//     first saw its latest version (o.at); timestamps written in the record
-//     are never read;
+//     for its holder's lease duration (or this candidate's own, if longer),
+//     counted from when this candidate first saw its latest version (o.at);
+//     timestamps written in the record are never read;
 //   - a record deleted while held is waited out the same way, counted from
 //     when the deletion was seen;
 //   - a released record is taken at once, unless it is reserved for another
@@ -86,7 +89,7 @@ func judge(o observation, now time.Time, c standing) decision {
 		if o.gone.Held() {
 			lease, bad := leaseOf(o.gone, c.ownLease)
 			if until := o.at.Add(lease); now.Before(until) {
-				return decision{until: until, state: StateFollowing, malformed: bad,
+				return decision{until: until, state: StateFollowing, malformed: bad, about: o.gone,
 					reason: fmt.Sprintf("the record was deleted while %q held it: waiting out its lease", o.gone.Holder)}
 			}
 		}
@@ -97,7 +100,7 @@ func judge(o observation, now time.Time, c standing) decision {
 		if rec.HandoffTo != "" && rec.HandoffTo != c.identity {
 			lease, bad := leaseOf(rec, c.ownLease)
 			if until := o.at.Add(lease); now.Before(until) {
-				return decision{until: until, state: StateHeldBack, malformed: bad,
+				return decision{until: until, state: StateHeldBack, malformed: bad, about: rec,
 					reason: fmt.Sprintf("the lease is reserved for %q, to whom it was handed", rec.HandoffTo)}
 			}
 		}
@@ -110,17 +113,19 @@ func judge(o observation, now time.Time, c standing) decision {
 		if dup {
 			reason = "another process with this same identity holds the lease"
 		}
-		return decision{until: until, state: StateFollowing, reason: reason, malformed: bad, duplicate: dup}
+		return decision{until: until, state: StateFollowing, reason: reason, malformed: bad, duplicate: dup, about: rec}
 	}
-	return decision{take: true, state: StateCampaigning, malformed: bad, duplicate: dup,
+	return decision{take: true, state: StateCampaigning, malformed: bad, duplicate: dup, about: rec,
 		reason: fmt.Sprintf("the lease of %q expired", rec.Holder)}
 }
 
-// leaseOf returns how long to wait out the holder of rec: its own lease
-// duration, or own for a malformed record (whose defect it also returns).
+// leaseOf returns how long to wait out the holder of rec: the longer of its
+// lease duration and this candidate's own (a lease shortened by a hand edit
+// must not let a follower in while the holder still counts on its own
+// deadline), or own for a malformed record (whose defect it also returns).
 func leaseOf(rec store.Record, own time.Duration) (time.Duration, error) {
 	if err := rec.Validate(); err != nil {
 		return own, err
 	}
-	return rec.LeaseDuration, nil
+	return max(rec.LeaseDuration, own), nil
 }

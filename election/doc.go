@@ -6,17 +6,19 @@
 // # The algorithm
 //
 // The record (package store) names a holder, a lease duration, a
-// transitions counter and a version. Every write is a compare-and-set on the
-// version last read, so two candidates can never both believe they wrote
-// over the same state.
+// transitions counter, a version and a revision. Every write is a
+// compare-and-set on the version last read, so two candidates can never both
+// believe they wrote over the same state.
 //
 //   - Followers watch the record and read it every RetryPeriod only while the
-//     watch is down. A released record (empty holder) is taken at once, so a
-//     graceful hand-over costs a few round trips, not a poll interval.
+//     watch is down (or refused: the watch permission is optional). A
+//     released record (empty holder) is taken at once, so a graceful
+//     hand-over costs a few round trips, not a poll interval.
 //   - A follower takes over an unreleased record only when it has seen no
-//     change to it for the holder's LeaseDuration, counted on its own
-//     monotonic clock from the moment it first observed the latest version.
-//     Timestamps in the record are never compared with a local clock.
+//     change to it for the holder's LeaseDuration (or its own, if longer),
+//     counted on its own monotonic clock from the moment it first observed
+//     the latest version. Timestamps in the record are never compared with a
+//     local clock. That rule is one pure function (decide.go).
 //   - The leader renews every RetryPeriod. Its authority is counted from the
 //     moment it sent its last successful renewal; a renewal whose outcome is
 //     unknown (timeout, lost reply) counts as not renewed, and the record is
@@ -29,7 +31,11 @@
 //     record held by the same identity but another instance is treated as
 //     held by someone else.
 //   - After a term ends the candidate follows and campaigns again: Run is not
-//     one-shot.
+//     one-shot. After a resignation it holds back one LeaseDuration, so that
+//     another candidate goes first; after Withdraw it never campaigns again.
+//
+// The follower's side is campaign.go, the leader's lead.go, what a candidate
+// knows of the record tracker.go, and Status says where it stands (State).
 //
 // # Timing
 //
@@ -53,22 +59,44 @@
 // longer than its margin wakes up believing it still leads while another
 // candidate already does. No lease-based election can prevent that; only the
 // resource being protected can. Every term therefore carries a fencing
-// token (Term.Token): the record's transitions counter after acquisition,
-// which rises on every change of holder, including a re-acquisition after a
-// release. Pass it with every write to the protected resource and have the
-// resource refuse tokens lower than the highest it has seen.
+// token (Term.Token). Pass it with every write to the protected resource and
+// have the resource refuse tokens lower than the highest it has seen.
 //
-// Deleting the record resets what the backend stores; the elector never
-// deletes it. Candidates that saw a holder before a deletion wait out that
-// holder's lease, re-create the record with the next token, and a leader
-// whose record vanished re-creates it with its own token; but a candidate
-// started after the deletion knows nothing and may start again from token 0.
+// The token is the store revision of the write that acquired the lease (see
+// store.Record.Revision): on Kubernetes the resourceVersion of that write
+// (comparable since Kubernetes 1.35, KEP-5504), on etcd its mod revision, in
+// the file store a sequence kept beside the record. It is at least 1, and
+// every later term's token is larger, even after the record was deleted and
+// created again by a candidate that never saw it. Tokens are large and
+// sparse (a Kubernetes or etcd revision counts every write of the cluster):
+// compare them as integers, never as strings. The record's transitions
+// counter (client-go's leaseTransitions) still counts changes of holder, for
+// people and for client-go, but is not a token. The holder records its
+// token in the record with its first renewal, at once after acquiring, so
+// that followers and observers can report it (Status.Term).
+//
+// What tokens rest on: a store whose revisions never go back. Restoring etcd
+// from a snapshot without bumping its revision (etcdutl snapshot restore
+// --bump-revision ... --mark-compacted, as the Kubernetes documentation
+// asks), or moving the record to another store, makes them go back; tokens
+// may then repeat until the store's revisions pass the highest seen before.
+// Candidates take the restored record as it is, so that the election goes
+// on, and log it as an error.
+//
+// Deleting the record never lowers tokens, but it can let two candidates act
+// at once: the elector never deletes it, and candidates that saw it held
+// wait out that holder's lease (counted from when they saw the deletion)
+// before creating it again; a leader whose record vanished re-creates it
+// with its own token. A candidate that never saw the record, though, cannot
+// tell it from one that never existed: it creates it at once, and overlaps
+// the old holder's term until that holder's next renewal fails (plus its
+// grace). Fencing orders them: the newcomer's token is the larger.
 //
 // # Interoperation
 //
 // On Kubernetes (package store/kube) the record is exactly the Lease spec
 // that client-go's leaderelection.LeaseLock writes, so incumbent candidates
 // and client-go candidates sharing one Lease exclude each other. client-go
-// candidates do not honour hand-off reservations and poll instead of
-// watching.
+// candidates do not honour hand-off reservations, poll instead of watching,
+// and offer no fencing token (Status.Term is 0 while one holds the lease).
 package election

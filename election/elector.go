@@ -56,7 +56,7 @@ func New(cfg Config) (*Elector, error) {
 		tracker:  newTracker(cfg.Store, cfg.Clock, cfg.RetryPeriod, log, cfg.Metrics),
 		withdraw: make(chan struct{}),
 		phase:    phase{state: StateStarting, reason: "not running"}}
-	e.hub.last = statusOf(cfg.Store.String(), cfg.Identity, observation{}, e.phase)
+	e.hub.last = statusOf(cfg.Store.String(), cfg.Identity, observation{}, e.phase, cfg.Clock.Now())
 	return e, nil
 }
 
@@ -192,7 +192,7 @@ func (e *Elector) Run(ctx context.Context) error {
 		t, mine, err := e.campaign(ctx, fatal, hold)
 		if err == nil && t != nil {
 			var resigned bool
-			resigned, err = e.lead(ctx, t, mine)
+			resigned, err = e.lead(ctx, fatal, t, mine)
 			hold = time.Time{}
 			if resigned {
 				// Let every other candidate, even one that polls, go first.
@@ -247,13 +247,18 @@ func (e *Elector) setPhase(p phase) {
 func (e *Elector) refresh() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := statusOf(e.store.String(), e.cfg.Identity, e.tracker.latest(), e.phase)
+	o := e.tracker.latest()
+	s := statusOf(e.store.String(), e.cfg.Identity, o, e.phase, e.clock.Now())
 	if s.Known && (s.Leader != e.holder || s.Term != e.holderTerm) {
 		if s.Leader != e.holder && !s.IsLeader {
-			switch s.Leader {
-			case "":
+			switch {
+			case s.Leader == "" && !o.exists && o.gone.Held():
+				e.log.Warn("the lease record was deleted while held; waiting out its holder's lease", "holder", o.gone.Holder)
+			case s.Leader == "" && !o.exists:
+				e.log.Info("the lease record does not exist")
+			case s.Leader == "":
 				e.log.Info("the lease is free")
-			case e.cfg.Identity:
+			case s.Leader == e.cfg.Identity:
 			default:
 				e.log.Info("following", "leader", s.Leader, "term", s.Term)
 			}

@@ -19,7 +19,7 @@ const overrunSlack = 100 * time.Millisecond
 // term on loss, deadline, request or stop, waits for Lead to return, and
 // releases the lease unless it was lost. resigned reports a voluntary end
 // after which the candidate should let others go first.
-func (e *Elector) lead(ctx context.Context, t *Term, mine store.Record) (resigned bool, fatal error) {
+func (e *Elector) lead(ctx context.Context, stopped <-chan error, t *Term, mine store.Record) (resigned bool, fatal error) {
 	e.setPhase(phase{state: StateLeading, reason: "this candidate holds the lease", term: t})
 	e.log.Info("started leading", "token", t.Token())
 
@@ -58,6 +58,15 @@ loop:
 			break loop
 		case <-workDone:
 			t.end(ErrResigned)
+			break loop
+		case <-e.withdraw:
+			t.end(ErrWithdrawn)
+			break loop
+		case err := <-stopped:
+			// The tracker stopped for good (a refused read): this leader
+			// would no longer see requests or changes.
+			fatal = err
+			t.end(err)
 			break loop
 		case <-changes:
 			if o := e.tracker.latest(); o.exists && heldBy(o.rec, e.cfg.Identity, e.instance) {

@@ -36,7 +36,7 @@ func NewObserver(s store.Store, retry time.Duration, log *slog.Logger) *Observer
 		log = slog.Default()
 	}
 	o := &Observer{store: s, retry: retry, tracker: newTracker(s, systemClock{}, retry, log.With("lease", s.String()), nil)}
-	o.hub.last = statusOf(s.String(), "", observation{}, observing)
+	o.hub.last = statusOf(s.String(), "", observation{}, observing, time.Now())
 	return o
 }
 
@@ -65,7 +65,7 @@ func (o *Observer) Run(ctx context.Context) error {
 		changes, stop := o.tracker.changed()
 		defer stop()
 		for {
-			o.hub.publish(statusOf(o.store.String(), "", o.tracker.latest(), observing))
+			o.hub.publish(statusOf(o.store.String(), "", o.tracker.latest(), observing, time.Now()))
 			select {
 			case <-ctx.Done():
 				return

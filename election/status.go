@@ -89,15 +89,23 @@ type phase struct {
 	until    time.Time
 	term     *Term     // leading or stepping down: the term
 	deadline time.Time // stepping down: the work must have stopped by then
+	// campaign, while the candidate follows or campaigns, is its standing:
+	// the state is then decided afresh from each observation, so that the
+	// status never pairs a newer record with an older decision.
+	campaign *standing
 }
 
-// statusOf derives a status from an observation and the candidate's phase.
-// While a term lasts, the candidate is the leader and its term's token is
-// the term, whatever the latest observation says: a watch event older than
-// the candidate's own write, or a deletion it is about to undo, must not
-// make a leader report another holder or token.
-func statusOf(lease, identity string, o observation, p phase) Status {
+// statusOf derives a status from an observation, the candidate's phase and
+// the time on its clock. While a term lasts, the candidate is the leader
+// and its term's token is the term, whatever the latest observation says: a
+// watch event older than the candidate's own write, or a deletion it is
+// about to undo, must not make a leader report another holder or token.
+func statusOf(lease, identity string, o observation, p phase, now time.Time) Status {
 	s := Status{Lease: lease, Identity: identity, Known: o.known, State: p.state, Reason: p.reason, Until: p.until}
+	if p.campaign != nil && o.known {
+		d := decide(o, now, *p.campaign)
+		s.State, s.Reason, s.Until = d.state, d.reason, d.until
+	}
 	if o.exists {
 		s.Leader = o.rec.Holder
 		s.Term = o.rec.Term

@@ -78,19 +78,37 @@ func (k *tracker) changed() (ch <-chan struct{}, stop func()) {
 	}
 }
 
-// observe records the outcome of a read, a write or a watch event: rec is
-// the record, or exists is false when it is gone (rec then carries at most
-// the deletion's revision). A version already seen keeps its first
-// observation time; a state older than one already seen (a watch event
-// delivered after this process's own write, say) is ignored.
+// observe records the outcome of a write or a watch event: rec is the
+// record, or exists is false when it is gone (rec then carries at most the
+// deletion's revision). A version already seen keeps its first observation
+// time; a state older than one already seen (a watch event delivered after
+// this process's own write, say) is ignored.
 func (k *tracker) observe(rec store.Record, exists bool) observation {
+	return k.record(rec, exists, false)
+}
+
+// record is observe; current marks the answer of a read that nothing
+// overtook: the store's current state, taken even when its revision is
+// below one seen before. The store's revisions then went back (an etcd
+// restored from a snapshot without bumping its revision, say): fencing
+// tokens may repeat, which is reported, but the election goes on.
+func (k *tracker) record(rec store.Record, exists, current bool) observation {
 	now := k.clock.Now()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	o := k.obs
+	wentBack := false
+	if o.known && rec.Revision > 0 {
+		switch {
+		case rec.Revision < o.lastRevision && current:
+			wentBack = true
+		case rec.Revision < o.lastRevision:
+			return o // older than what was seen
+		case rec.Revision == o.lastRevision && (o.exists || !exists):
+			return o // the same state (a revision seen as "gone" without one is not)
+		}
+	}
 	switch {
-	case o.known && rec.Revision > 0 && rec.Revision <= o.lastRevision:
-		return o // not newer than what was seen
 	case !exists && o.known && !o.exists:
 		return o // still gone
 	case exists && o.known && o.exists && o.rec.Version == rec.Version:
@@ -98,12 +116,16 @@ func (k *tracker) observe(rec store.Record, exists bool) observation {
 	}
 	next := observation{known: true, exists: exists, rec: rec, at: now, seen: o.seen || exists,
 		lastRevision:    max(o.lastRevision, rec.Revision),
-		lastTransitions: max(o.lastTransitions, rec.Transitions),
-		gone:            o.gone}
+		lastTransitions: max(o.lastTransitions, rec.Transitions)}
+	if wentBack {
+		k.log.Error("the store's revisions went back: was it restored from a backup without bumping its revision? Fencing tokens may repeat until its revisions pass the highest seen",
+			"revision", rec.Revision, "highest_seen", o.lastRevision)
+		next.lastRevision = rec.Revision
+	}
 	if !exists {
 		next.rec = store.Record{}
 		if o.exists && o.rec.Held() {
-			next.gone = o.rec
+			next.gone = o.rec // waited out; a free record deleted needs no wait
 		}
 	}
 	k.obs = next
@@ -137,7 +159,7 @@ func (k *tracker) read(ctx context.Context) (observation, error) {
 	if stale {
 		return k.latest(), nil
 	}
-	return k.observe(rec, err == nil), nil
+	return k.record(rec, err == nil, true), nil
 }
 
 // watchRetryForbidden is how often a watch the store refused for lack of

@@ -8,6 +8,14 @@
 // the API server refuses it with 409 Conflict when somebody wrote in
 // between. Labels, other annotations and spec fields this package does not
 // own (preferredHolder, strategy) are preserved.
+//
+// A record's Revision is its resourceVersion as a number. Since Kubernetes
+// 1.35 (KEP-5504) resource versions of one resource type are comparable
+// integers that rise with every write; they are etcd's cluster-wide
+// revisions, shared by every API server of the cluster, so a Lease deleted
+// and created again gets a larger one. Earlier versions produce the same
+// integers without promising it. A Lease whose resourceVersion is not a
+// positive integer that fits in 63 bits is refused with a clear error.
 package kube
 
 import (
@@ -155,7 +163,10 @@ func (s *Store) Get(ctx context.Context) (store.Record, error) {
 func (s *Store) record(verb string, l *coordinationv1.Lease) (store.Record, error) {
 	rec := RecordOf(l)
 	if rec.Revision <= 0 {
-		return store.Record{}, fmt.Errorf("%s %s: resourceVersion %q is not a positive integer: incumbent needs comparable resource versions (Kubernetes 1.35 or later) for its fencing tokens", verb, s, l.ResourceVersion)
+		if _, err := strconv.ParseUint(l.ResourceVersion, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+			return store.Record{}, fmt.Errorf("%s %s: resourceVersion %q does not fit in 63 bits, which incumbent's fencing tokens are", verb, s, l.ResourceVersion)
+		}
+		return store.Record{}, fmt.Errorf("%s %s: resourceVersion %q is not a positive integer: incumbent needs comparable resource versions (Kubernetes 1.35 or later, KEP-5504) for its fencing tokens", verb, s, l.ResourceVersion)
 	}
 	return rec, nil
 }
