@@ -62,7 +62,7 @@ func footprint(admin *rest.Config, ns string, window time.Duration) (binMiB floa
 	}()
 	for i, role := range []string{"leader", "follower"} {
 		cmd := exec.Command(bin, "run", "--kubeconfig", kubeconfig, "-n", ns, "--lease", lease,
-			"--identity", role, "--http-addr", "", "--log-format", "json")
+			"--identity", role, "--http-addr", "", "--control-addr", "", "--log-format", "json")
 		stderr, err := cmd.StderrPipe()
 		if err != nil {
 			return 0, nil, err

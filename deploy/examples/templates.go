@@ -26,17 +26,32 @@ spec:
             - run
             - --lease=[[.Lease]]
             # On all interfaces so that the kubelet's probes and Prometheus
-            # reach it; the default is 127.0.0.1:4040.
+            # reach it; the default is 127.0.0.1:4040. The control endpoint
+            # (acknowledgements, withdraw) stays on 127.0.0.1:4041, which
+            # only this pod's containers reach.
             - --http-addr=:4040
           env:
 [[.PodEnv]]
           ports:
             - {name: status, containerPort: 4040}
+          # /healthz answers from the first moment, 200 while the sidecar
+          # works as it should, including while it waits for the API server
+          # (the body says why): the application starts once the sidecar
+          # serves, and a control-plane blip never restarts the sidecar.
           startupProbe:
             httpGet: {path: /healthz, port: status}
             periodSeconds: 1
+            failureThreshold: 30
           livenessProbe:
             httpGet: {path: /healthz, port: status}
+          # When the pod is deleted the kubelet runs this at once, while it
+          # signals the sidecar only after the application has exited: the
+          # sidecar steps down now (the application is told, gets --grace or
+          # acknowledges), and the next leader does not wait for this pod's
+          # shutdown. No permission is needed.
+          lifecycle:
+            preStop:
+              exec: {command: [/incumbent, withdraw]}
           resources:
             requests: {cpu: 5m, memory: 16Mi}
             limits: {memory: 64Mi}
@@ -44,9 +59,14 @@ spec:
         - name: app
           image: registry.example/app:latest
           env:
-            # The application reads /v1/status or follows /v1/watch here.
+            # The application reads /v1/status or follows /v1/watch here,
+            # acts only while isLeader is true, and stops at once when it
+            # turns false. The lease is released --grace (4s) later, or as
+            # soon as it POSTs /v1/stepped-down to the control endpoint.
             - name: LEADER_ELECTOR_URL
               value: http://127.0.0.1:4040
+            - name: INCUMBENT_CONTROL_URL
+              value: http://127.0.0.1:4041
 `
 
 const leaderPortBody = `apiVersion: apps/v1
@@ -81,6 +101,9 @@ spec:
             - --http-addr=:4040
             # Open only while leading.
             - --leader-addr=:8081
+            # The application does not act on leadership itself (only the
+            # leader is Ready, so only it gets traffic): release at once.
+            - --await-app=false
           env:
 [[.PodEnv]]
           ports:
@@ -143,7 +166,13 @@ spec:
 [[.PodEnv]]
           ports:
             - {name: status, containerPort: 4040}
-          # Every replica is Ready and healthy; only the leader runs the child.
+          # Every replica is Ready and healthy; only the leader runs the
+          # child. /healthz answers from the first moment (200 while it waits
+          # for the API server, saying so).
+          startupProbe:
+            httpGet: {path: /healthz, port: status}
+            periodSeconds: 1
+            failureThreshold: 30
           readinessProbe:
             httpGet: {path: /healthz, port: status}
           livenessProbe:
@@ -174,6 +203,11 @@ spec:
             - --http-addr=:4040
             - --label-pod
             - --events
+            # The application serves what the Service routes to it and does
+            # not act on leadership itself: release at once when a term ends.
+            # If it does (it follows /v1/watch), drop this line, so that the
+            # release waits for it.
+            - --await-app=false
           env:
 [[.PodEnv]]
           ports:
@@ -181,8 +215,14 @@ spec:
           startupProbe:
             httpGet: {path: /healthz, port: status}
             periodSeconds: 1
+            failureThreshold: 30
           livenessProbe:
             httpGet: {path: /healthz, port: status}
+          # Steps down as soon as the pod is deleted: the Service routes to
+          # the next leader without waiting for this pod's shutdown.
+          lifecycle:
+            preStop:
+              exec: {command: [/incumbent, withdraw]}
           resources:
             requests: {cpu: 5m, memory: 16Mi}
             limits: {memory: 64Mi}

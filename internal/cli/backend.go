@@ -19,14 +19,16 @@ type backend struct {
 	// kubernetes backends support --label-pod, --events, the rbac command
 	// and the pod column of status; they need a namespace and credentials.
 	kubernetes bool
-	open       func(ctx context.Context, c *common) (store.Store, error)
+	// what names the store's server for "waiting for ..." messages.
+	what string
+	open func(ctx context.Context, c *common) (store.Store, error)
 }
 
 func backends() []backend {
 	return []backend{
-		{name: "kubernetes", kubernetes: true, open: openKube},
-		{name: "file", open: openFile},
-		{name: "etcd", open: openEtcd},
+		{name: "kubernetes", kubernetes: true, what: "the API server", open: openKube},
+		{name: "file", what: "the lease file", open: openFile},
+		{name: "etcd", what: "etcd", open: openEtcd},
 	}
 }
 

@@ -5,9 +5,13 @@
 // wins.
 //
 // Exit codes: 0 success (and after SIGTERM/SIGINT with the lease released),
-// 1 failure at run time, 2 invalid or missing flags, arguments or
-// environment values. Under `--on-child-exit=exit`, `run` exits with the
-// child's exit code.
+// 1 failure at run time, 2 invalid or missing flags, arguments, environment
+// values or configuration, 3 a permission the store refuses (the message
+// names the verb and resource). Under `--on-child-exit=exit`, `run` exits
+// with the child's exit code. An unreachable store is never a reason to
+// exit: run waits for it. A fatal error is also written to
+// /dev/termination-log when that file exists (in a Kubernetes container),
+// for kubectl describe pod.
 package cli
 
 import (
@@ -21,10 +25,21 @@ import (
 
 // Exit codes.
 const (
-	ExitOK      = 0
+	// ExitOK: the command succeeded; run stopped in order.
+	ExitOK = 0
+	// ExitFailure: a failure at run time.
 	ExitFailure = 1
-	ExitUsage   = 2
+	// ExitUsage: invalid flags, arguments, environment values or
+	// configuration.
+	ExitUsage = 2
+	// ExitPermission: the store (the API server's RBAC, etcd's users, the
+	// file system) refuses a permission the command needs; the message
+	// names it.
+	ExitPermission = 3
 )
+
+// DefaultTerminationLog is Kubernetes' default terminationMessagePath.
+const DefaultTerminationLog = "/dev/termination-log"
 
 // ServiceAccountNamespaceFile is where a pod finds its namespace.
 const ServiceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -47,6 +62,10 @@ type Env struct {
 	NamespaceFile string
 	// Hostname is the identity of last resort. Default os.Hostname.
 	Hostname func() (string, error)
+	// TerminationLog is where a fatal error is also written, if that file
+	// exists (Kubernetes' terminationMessagePath). Default
+	// DefaultTerminationLog.
+	TerminationLog string
 
 	log invocationLog // set by the command that builds its logger
 }
@@ -66,6 +85,9 @@ func (e *Env) defaults() {
 	}
 	if e.Hostname == nil {
 		e.Hostname = os.Hostname
+	}
+	if e.TerminationLog == "" {
+		e.TerminationLog = DefaultTerminationLog
 	}
 }
 
@@ -123,7 +145,7 @@ Every flag can also be set through an environment variable named after it, e.g.
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usage(err) })
 	root.AddCommand(newRunCmd(e), newStatusCmd(e), newWatchCmd(e), newReleaseCmd(e), newTransferCmd(e),
-		newRBACCmd(e), newVersionCmd(e), newDemoCmd(e))
+		newRBACCmd(e), newVersionCmd(e), newDemoCmd(e), newWithdrawCmd(e))
 	return root
 }
 

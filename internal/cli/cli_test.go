@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/incumbent-io/incumbent/store"
+	"github.com/incumbent-io/incumbent/store/file"
 )
 
 // fakeEnv is an Env with a given environment and captured output.
@@ -88,7 +89,7 @@ func TestIdentityAndPodDefaults(t *testing.T) {
 		e, _, _ := fakeEnv(t, c.vars)
 		o := &runOptions{common: common{env: e, be: backends()[0]}, leaseDuration: time.Second, renewDeadline: time.Second,
 			retryPeriod: time.Second, grace: time.Second, preflightTimeout: time.Second, onChildExit: "release", httpAddr: DefaultHTTPAddr}
-		if _, err := o.validate(); err != nil {
+		if err := o.validate(); err != nil {
 			t.Fatal(err)
 		}
 		if o.identity != c.identity || o.pod != c.pod {
@@ -151,5 +152,27 @@ func TestReleaseHelpNamesTheHoldBack(t *testing.T) {
 	help := strings.Join(strings.Fields(out.String()), " ")
 	if !strings.Contains(help, "holds back for one lease duration") || strings.Contains(help, "one retry period") {
 		t.Errorf("release --help does not name the lease-duration hold-back:\n%s", out.String())
+	}
+}
+
+// release --wait waits for the asked term to end: a record still held by
+// the same holder in the same term is not success, whatever its
+// transitions counter says.
+func TestReleaseWaitsForTheTermToChange(t *testing.T) {
+	dir := t.TempDir()
+	st, err := file.New(dir, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	// As an elector leaves it after its first acquisition and renewal:
+	// transitions 0, term 1 (the create's revision).
+	if _, err := st.Create(context.Background(), store.Record{Holder: "a", Instance: "0123456789abcdef", LeaseDuration: time.Hour,
+		AcquireTime: now, RenewTime: now, Transitions: 0, Term: 1}); err != nil {
+		t.Fatal(err)
+	}
+	e, out, _ := fakeEnv(t, nil, "release", "--backend", "file", "--file-dir", dir, "--lease", "db", "--wait", "1s")
+	if code := Main(context.Background(), *e); code == ExitOK {
+		t.Errorf("release --wait returned OK while nobody released: %s", out)
 	}
 }

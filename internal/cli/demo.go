@@ -78,7 +78,7 @@ func (o *demoOptions) run(ctx context.Context, out io.Writer) error {
 	replicas := map[string]*exec.Cmd{}
 	start := func(id string) error {
 		args := append([]string{"run", "--backend", "file", "--file-dir", o.dir, "--lease", "demo",
-			"--identity", id, "--http-addr", "", "--log-level", "error"}, demoTimings...)
+			"--identity", id, "--http-addr", "", "--control-addr", "", "--log-level", "error"}, demoTimings...)
 		cmd := exec.Command(o.binary, append(args, "--", "/bin/sh", "-c", demoWork)...)
 		cmd.Stdout, cmd.Stderr = out, out
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -107,13 +107,14 @@ func (o *demoOptions) run(ctx context.Context, out io.Writer) error {
 	go obs.Run(octx)
 	statuses, unsubscribe := obs.Subscribe()
 	defer unsubscribe()
-	// nextLeader waits until someone other than not leads.
+	// nextLeader waits until someone other than not leads, and has recorded
+	// its term's token (it does with its first renewal, at once).
 	nextLeader := func(not string) (election.Status, error) {
 		limit := time.After(15 * time.Second)
 		for {
 			select {
 			case s := <-statuses:
-				if s.Leader != "" && s.Leader != not {
+				if s.Leader != "" && s.Leader != not && s.Term != 0 {
 					return s, nil
 				}
 			case <-limit:

@@ -1,6 +1,11 @@
 package cli
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/incumbent-io/incumbent/internal/rbac"
+)
 
 // exitError carries the exit code of a failed command. A nil err only sets
 // the code.
@@ -36,3 +41,10 @@ func failure(err error) error {
 }
 
 func failuref(format string, args ...any) error { return failure(fmt.Errorf(format, args...)) }
+
+// permissionDenied marks err as a refused permission: exit code 3.
+func permissionDenied(err error) error { return &exitError{code: ExitPermission, err: err} }
+
+// isMissingPermission reports whether err says the RBAC check found a
+// permission missing.
+func isMissingPermission(err error) bool { return errors.Is(err, rbac.ErrMissing) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/incumbent-io/incumbent/internal/logging"
@@ -46,6 +47,7 @@ func (e *Env) closeLog() {
 // plain "incumbent: <err>" line, with a pointer to --help for a usage
 // error.
 func (e *Env) fatal(err error, code int) {
+	e.terminationMessage(err, code)
 	if e.log.json {
 		r := slog.NewRecord(time.Now(), slog.LevelError, "incumbent failed", 0)
 		r.AddAttrs(slog.String("err", err.Error()), slog.Int("exit_code", code))
@@ -57,4 +59,27 @@ func (e *Env) fatal(err error, code int) {
 	if code == ExitUsage {
 		fmt.Fprintln(e.Stderr, "Run 'incumbent --help' or 'incumbent <command> --help' for usage.")
 	}
+}
+
+// terminationMessageLimit is what the kubelet keeps of a termination
+// message.
+const terminationMessageLimit = 4096
+
+// terminationMessage writes the fatal error where Kubernetes looks for a
+// container's last words (terminationMessagePath, /dev/termination-log by
+// default), so that kubectl describe pod shows why the sidecar exited. It
+// writes only into a file that exists: the kubelet creates it in every
+// container; elsewhere nothing is written.
+func (e *Env) terminationMessage(err error, code int) {
+	if e.TerminationLog == "" {
+		return
+	}
+	if _, serr := os.Stat(e.TerminationLog); serr != nil {
+		return
+	}
+	msg := fmt.Sprintf("incumbent exited with code %d: %v\n", code, err)
+	if len(msg) > terminationMessageLimit {
+		msg = msg[:terminationMessageLimit]
+	}
+	_ = os.WriteFile(e.TerminationLog, []byte(msg), 0o644)
 }

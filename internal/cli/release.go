@@ -79,7 +79,7 @@ func (o *requestOptions) run(ctx context.Context, out io.Writer, transfer bool) 
 	if transfer {
 		what = "transfer to " + o.to
 	}
-	fmt.Fprintf(out, "asked %s (term %d) for a %s of %s\n", asked.Holder, asked.Transitions, what, st)
+	fmt.Fprintf(out, "asked %s (term %d) for a %s of %s\n", asked.Holder, asked.Term, what, st)
 	if asked.Instance == "" {
 		o.logger.Warn("the holder wrote no incumbent instance marker: it may not be an incumbent candidate, and may ignore the request",
 			"holder", asked.Holder)
@@ -143,8 +143,8 @@ func (o *requestOptions) await(ctx context.Context, st store.Store, out io.Write
 			}
 			return fmt.Errorf("the request was not honoured within --wait %v", o.wait)
 		case s := <-statuses:
-			if !s.Known || s.Term == asked.Transitions {
-				continue
+			if !s.Known || (s.Leader == asked.Holder && s.Term == asked.Term) {
+				continue // still the term that was asked
 			}
 			if transfer && s.Leader != o.to {
 				continue

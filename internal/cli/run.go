@@ -4,19 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/incumbent-io/incumbent/election"
 	"github.com/incumbent-io/incumbent/internal/kubeclient"
-	"github.com/incumbent-io/incumbent/internal/leaderport"
 	"github.com/incumbent-io/incumbent/internal/metrics"
-	"github.com/incumbent-io/incumbent/internal/podevents"
-	"github.com/incumbent-io/incumbent/internal/podlabel"
-	"github.com/incumbent-io/incumbent/internal/rbac"
 	"github.com/incumbent-io/incumbent/internal/sidecar"
 	"github.com/incumbent-io/incumbent/internal/statusapi"
 	"github.com/incumbent-io/incumbent/internal/supervise"
@@ -24,28 +20,34 @@ import (
 	"github.com/incumbent-io/incumbent/store/memory"
 )
 
-// DefaultHTTPAddr is where the status API listens unless told otherwise.
-const DefaultHTTPAddr = "127.0.0.1:4040"
-
 type runOptions struct {
 	common
-	identity         string
-	pod              string
-	leaseDuration    time.Duration
-	renewDeadline    time.Duration
-	retryPeriod      time.Duration
-	grace            time.Duration
-	httpAddr         string
-	leaderAddr       string
-	labelPod         bool
-	events           bool
-	onChildExit      string
-	preflightTimeout time.Duration
-	command          []string
+	identity            string
+	pod                 string
+	leaseDuration       time.Duration
+	renewDeadline       time.Duration
+	retryPeriod         time.Duration
+	grace               time.Duration
+	preflightTimeout    time.Duration // deprecated: no effect
+	preflightTimeoutSet bool
+	command             []string
+
+	// The modes' flags (see mode_*.go).
+	httpAddr    string
+	controlAddr string
+	awaitApp    bool
+	awaitAppSet bool // --await-app was given
+	leaderAddr  string
+	onChildExit string
+	policy      supervise.Policy
+	labelPod    bool
+	events      bool
+
+	startup *statusapi.Startup // what startup waits for, as the status API reports it
 }
 
 func newRunCmd(e *Env) *cobra.Command {
-	o := &runOptions{common: common{env: e}}
+	o := &runOptions{common: common{env: e}, startup: &statusapi.Startup{}}
 	cmd := &cobra.Command{
 		Use:   "run --lease NAME [flags] [-- COMMAND [ARGS...]]",
 		Short: "Campaign for a lease and act while leading (the sidecar)",
@@ -53,7 +55,8 @@ func newRunCmd(e *Env) *cobra.Command {
 losing: never one-shot. Modes, all optional and combinable:
 
   status API    always on --http-addr (empty to disable): /v1/status, / ({"name":...}),
-                /v1/watch (Server-Sent Events), /readyz/leader, /healthz, /metrics
+                /v1/watch (Server-Sent Events), /readyz, /readyz/leader, /healthz, /metrics;
+                on --control-addr (loopback only): POST /v1/stepped-down, POST /v1/withdraw
   leader port   --leader-addr: a port open only while leading (readinessProbe target)
   exec          -- COMMAND: run COMMAND only while leading, with INCUMBENT_TERM (fencing
                 token), INCUMBENT_IDENTITY, INCUMBENT_LEASE in its environment; on step-down
@@ -62,8 +65,18 @@ losing: never one-shot. Modes, all optional and combinable:
   pod labels    --label-pod: incumbent.io/role=leader|follower, incumbent.io/lease=NAME
   events        --events: Kubernetes Events on the pod when leadership is gained or lost
 
+Without a command, the application beside the sidecar is told at once when a term ends
+(isLeader turns false), and the lease is released only after --grace, or as soon as the
+application says it stopped (POST /v1/stepped-down): --await-app.
+
+Startup: the status API serves at once (/healthz answers 200 and says what the sidecar
+waits for; /readyz 503 until the lease was read); the store and the permissions are
+checked, and retried with backoff while the store is unreachable.
+
 SIGTERM or SIGINT: stop the work, release the lease, exit 0. SIGHUP, SIGUSR1, SIGUSR2,
-SIGWINCH and SIGQUIT are forwarded to the child.`,
+SIGWINCH and SIGQUIT are forwarded to the child. Exit codes: 0 stopped in order (or the
+lease was never needed), 1 failure at run time, 2 invalid flags or configuration, 3 a
+permission the store refuses (the message names it).`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 && cmd.ArgsLenAtDash() != 0 {
 				return usagef("unexpected argument %q: put the command to run after --", args[0])
@@ -72,6 +85,8 @@ SIGWINCH and SIGQUIT are forwarded to the child.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.command = args
+			o.awaitAppSet = cmd.Flags().Changed("await-app")
+			o.preflightTimeoutSet = cmd.Flags().Changed("preflight-timeout")
 			return o.run(cmd.Context())
 		},
 	}
@@ -82,55 +97,36 @@ SIGWINCH and SIGQUIT are forwarded to the child.`,
 	fs.DurationVar(&o.leaseDuration, "lease-duration", election.DefaultLeaseDuration, "how long followers wait, after the lease last changed, before taking it over")
 	fs.DurationVar(&o.renewDeadline, "renew-deadline", election.DefaultRenewDeadline, "how long the leader acts without a successful renewal before stepping down")
 	fs.DurationVar(&o.retryPeriod, "retry-period", election.DefaultRetryPeriod, "interval between renewals, and between reads while the watch is down")
-	fs.DurationVar(&o.grace, "grace", election.DefaultGrace, "how long the work (the child) gets to stop after the term ends")
-	fs.StringVar(&o.httpAddr, "http-addr", DefaultHTTPAddr, "address of the status API; empty to disable")
-	fs.StringVar(&o.leaderAddr, "leader-addr", "", "address of a port open only while leading, e.g. :8080")
-	fs.BoolVar(&o.labelPod, "label-pod", false, "label this pod incumbent.io/role=leader|follower and incumbent.io/lease=NAME (Kubernetes only)")
-	fs.BoolVar(&o.events, "events", false, "record Kubernetes Events on this pod when leadership is gained or lost (Kubernetes only)")
-	fs.StringVar(&o.onChildExit, "on-child-exit", string(supervise.Release), "when the child exits on its own while leading: release (step down, let another replica run it), restart (run it again in this term) or exit (step down and exit with its code)")
-	fs.DurationVar(&o.preflightTimeout, "preflight-timeout", 10*time.Second, "how long the startup read of the lease may take before incumbent gives up")
+	fs.DurationVar(&o.grace, "grace", election.DefaultGrace, "how long the work (the child, or the application) gets to stop after the term ends")
+	fs.DurationVar(&o.preflightTimeout, "preflight-timeout", 10*time.Second, "no effect (startup waits for the store with backoff)")
+	_ = fs.MarkHidden("preflight-timeout")
+	for _, m := range runModes() {
+		m.flags(fs, o)
+	}
 	annotateEnv(fs)
 	return cmd
 }
 
-// validate checks everything that needs no network, after setup.
-func (o *runOptions) validate() (supervise.Policy, error) {
+// validate checks everything that needs no network, after setupLocal.
+func (o *runOptions) validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"--lease-duration", o.leaseDuration}, {"--renew-deadline", o.renewDeadline}, {"--retry-period", o.retryPeriod},
-		{"--grace", o.grace}, {"--preflight-timeout", o.preflightTimeout}} {
+		{"--grace", o.grace}} {
 		if d.v <= 0 {
-			return "", usagef("%s must be positive, got %v", d.name, d.v)
+			return usagef("%s must be positive, got %v", d.name, d.v)
 		}
-	}
-	policy, err := supervise.ParsePolicy(o.onChildExit)
-	if err != nil {
-		return "", usagef("--on-child-exit: %v", err)
 	}
 	if len(o.command) == 0 && o.onChildExit != string(supervise.Release) {
-		return "", usagef("--on-child-exit is for a command given after --, and there is none")
+		return usagef("--on-child-exit is for a command given after --, and there is none")
 	}
-	if o.labelPod {
-		if err := o.kubeOnly("--label-pod"); err != nil {
-			return "", err
+	for _, m := range runModes() {
+		if (m.on(o) || m.name == statusAPIMode.name) && m.check != nil {
+			if err := m.check(o); err != nil {
+				return err
+			}
 		}
-	}
-	if o.events {
-		if err := o.kubeOnly("--events"); err != nil {
-			return "", err
-		}
-	}
-	for _, a := range []struct{ flag, addr string }{{"--http-addr", o.httpAddr}, {"--leader-addr", o.leaderAddr}} {
-		if a.addr == "" {
-			continue
-		}
-		if _, _, err := net.SplitHostPort(a.addr); err != nil {
-			return "", usagef("invalid %s %q: %v", a.flag, a.addr, err)
-		}
-	}
-	if o.httpAddr != "" && o.httpAddr == o.leaderAddr {
-		return "", usagef("--http-addr and --leader-addr must differ (both %q)", o.httpAddr)
 	}
 	if o.identity == "" {
 		o.identity = o.env.Getenv("POD_NAME")
@@ -138,7 +134,7 @@ func (o *runOptions) validate() (supervise.Policy, error) {
 	if o.identity == "" {
 		h, err := o.env.Hostname()
 		if err != nil {
-			return "", usagef("no identity: give --identity (or POD_NAME); the hostname is unavailable: %v", err)
+			return usagef("no identity: give --identity (or POD_NAME); the hostname is unavailable: %v", err)
 		}
 		o.identity = h
 	}
@@ -148,16 +144,18 @@ func (o *runOptions) validate() (supervise.Policy, error) {
 	if o.pod == "" {
 		o.pod = o.identity
 	}
-	return policy, nil
+	return nil
 }
 
 func (o *runOptions) run(ctx context.Context) error {
 	if err := o.setupLocal(); err != nil {
 		return err
 	}
-	policy, err := o.validate()
-	if err != nil {
+	if err := o.validate(); err != nil {
 		return err
+	}
+	if o.preflightTimeoutSet {
+		o.logger.Warn("--preflight-timeout has no effect any more: startup waits for the store, with backoff, until it answers")
 	}
 	cfg := election.Config{Identity: o.identity, LeaseDuration: o.leaseDuration,
 		RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod, Grace: o.grace}
@@ -178,89 +176,61 @@ func (o *runOptions) run(ctx context.Context) error {
 	}
 	m := metrics.New(o.leaseName())
 	sc := &sidecar.Sidecar{Logger: log}
+	env := &modeEnv{log: log, store: st, metrics: m, stop: sc.Stop, kube: o.kubeClient()}
 	cfg.Store, cfg.Logger, cfg.Metrics = st, log, m
 
-	// Duties, in no particular order: they all start and stop together.
+	// The elector exists before the modes are built (they report on it);
+	// their duties are bound to it through lead.
 	var duties []sidecar.Duty
-	if o.leaderAddr != "" {
-		p, err := leaderport.New(o.leaderAddr, log)
-		if err != nil {
-			return failure(err)
-		}
-		duties = append(duties, p)
-	}
-	var kc *kubeclient.Client
-	if o.labelPod || o.events {
-		if kc, err = kubeclient.New(o.rest); err != nil {
-			return failure(err)
-		}
-	}
-	var labeler *podlabel.Labeler
-	if o.labelPod {
-		if labeler, err = podlabel.New(kc.Pods(o.namespace), o.pod, o.lease, log); err != nil {
-			return usage(err)
-		}
-		duties = append(duties, labeler)
-		sc.Background = append(sc.Background, labeler.Run)
-	}
-	if o.events {
-		rec, err := podevents.New(kc.Events(o.namespace), kc.Pods(o.namespace), podevents.Options{
-			Namespace: o.namespace, Pod: o.pod, UID: o.env.Getenv("POD_UID"), Lease: o.leaseName(), Logger: log})
-		if err != nil {
-			return usage(err)
-		}
-		duties = append(duties, rec)
-		sc.Background = append(sc.Background, func(ctx context.Context) {
-			<-ctx.Done()
-			wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			rec.Wait(wctx)
-		})
-	}
-	if len(o.command) > 0 {
-		sup, err := supervise.New(supervise.Config{Command: o.command, Lease: o.lease, Namespace: o.namespace,
-			Grace: o.grace, OnExit: policy, Exit: sc.Stop, Logger: log})
-		if err != nil {
-			return usage(err)
-		}
-		duties = append(duties, sup)
-		sc.Forward = sup.Signal
-	}
-	cfg.Lead = sidecar.Lead(duties...)
-
-	if err := o.preflight(ctx, st, labeler); err != nil {
-		if ctx.Err() != nil {
-			log.Info("stopped before the election started", "cause", context.Cause(ctx))
-			return nil
-		}
-		return failure(err)
-	}
-
+	cfg.Lead = func(term *election.Term) { sidecar.Lead(duties...)(term) }
 	el, err := election.New(cfg)
 	if err != nil {
 		return usage(err)
 	}
+	env.elector = el
 	sc.Elector = el
-	if o.httpAddr != "" {
-		ln, err := net.Listen("tcp", o.httpAddr)
-		if err != nil {
-			return failuref("status API: %w", err)
+	var preflights []func(ctx context.Context) error
+	closeServers := func() {
+		for _, s := range sc.Servers {
+			s.Listener.Close()
 		}
-		h, err := statusapi.New(statusapi.Options{Source: el, Lease: o.lease, Namespace: o.namespace,
-			Metrics: m.Handler(), Logger: log})
-		if err != nil {
-			ln.Close()
-			return failure(err)
-		}
-		sc.Listener, sc.Handler = ln, h
-		log.Info("status API listening", "addr", ln.Addr().String())
 	}
+	for _, md := range runModes() {
+		if !md.on(o) {
+			continue
+		}
+		p, err := md.build(o, env)
+		if err != nil {
+			closeServers()
+			return err
+		}
+		if p.duty != nil {
+			duties = append(duties, p.duty)
+		}
+		if p.background != nil {
+			sc.Background = append(sc.Background, p.background)
+		}
+		if p.preflight != nil {
+			preflights = append(preflights, p.preflight)
+		}
+		if p.forward != nil {
+			sc.Forward = p.forward
+		}
+		sc.Servers = append(sc.Servers, p.servers...)
+	}
+	sc.Startup = func(ctx context.Context) error { return o.waitForStore(ctx, st, preflights) }
+
 	log.Info("incumbent starting", "lease", st.String(), "identity", o.identity, "instance", el.Instance(),
 		"version", version(o.env.Version), "lease_duration", o.leaseDuration, "renew_deadline", o.renewDeadline,
 		"retry_period", o.retryPeriod, "grace", o.grace, "command", o.command, "leader_addr", o.leaderAddr,
-		"label_pod", o.labelPod, "events", o.events)
+		"label_pod", o.labelPod, "events", o.events, "await_app", o.awaitApp)
 	code, err := sc.Run(ctx)
-	if err != nil {
+	switch {
+	case err != nil && (errors.Is(err, store.ErrPermission) || isMissingPermission(err)):
+		return permissionDenied(err)
+	case errors.Is(err, sidecar.ErrStartup):
+		return failure(errors.Unwrap(err))
+	case err != nil:
 		return failure(err)
 	}
 	log.Info("incumbent stopped", "exit_code", code)
@@ -270,45 +240,20 @@ func (o *runOptions) run(ctx context.Context) error {
 	return nil
 }
 
-// preflight reads the lease once, with a bounded timeout, and on Kubernetes
-// checks every permission the sidecar will use, so that an unreachable
-// store or a missing permission is a clear error at startup, not a hang.
-func (o *runOptions) preflight(ctx context.Context, st store.Store, labeler *podlabel.Labeler) error {
-	pctx, cancel := context.WithTimeout(ctx, o.preflightTimeout)
-	defer cancel()
-	_, err := st.Get(pctx)
-	switch {
-	case err == nil, errors.Is(err, store.ErrNotFound):
-	case errors.Is(err, store.ErrPermission):
-		return fmt.Errorf("preflight: %w", err)
-	case pctx.Err() != nil && ctx.Err() == nil:
-		where := ""
-		if o.rest != nil {
-			where = " at " + o.rest.Host
-		}
-		return fmt.Errorf("preflight: no answer from the store%s within %v (--preflight-timeout): %w", where, o.preflightTimeout, err)
-	default:
-		return fmt.Errorf("preflight: %w", err)
+// kubeClient returns a function that makes the Kubernetes client of the
+// pod modes once, on first use.
+func (o *runOptions) kubeClient() func() (*kubeclient.Client, error) {
+	var once sync.Once
+	var kc *kubeclient.Client
+	var err error
+	return func() (*kubeclient.Client, error) {
+		once.Do(func() {
+			if o.rest == nil {
+				err = fmt.Errorf("no Kubernetes client configuration")
+				return
+			}
+			kc, err = kubeclient.New(o.rest)
+		})
+		return kc, err
 	}
-	if !o.be.kubernetes {
-		return nil
-	}
-	kc, err := kubeclient.New(o.rest)
-	if err != nil {
-		return fmt.Errorf("preflight: %w", err)
-	}
-	err = rbac.Check(pctx, kc.SelfSubjectAccessReviews(), rbac.Options{Lease: o.lease, Namespace: o.namespace,
-		LabelPod: o.labelPod, Events: o.events})
-	switch {
-	case errors.Is(err, rbac.ErrCannotCheck):
-		o.logger.Warn("preflight: cannot check RBAC permissions up front; the first refused request will tell", "err", err)
-	case err != nil:
-		return fmt.Errorf("preflight: %w", err)
-	}
-	if labeler != nil {
-		if err := labeler.Check(pctx); err != nil {
-			return fmt.Errorf("preflight: --label-pod: %w", err)
-		}
-	}
-	return nil
 }

@@ -32,6 +32,7 @@ type leaseStatus struct {
 	Holder               string     `json:"holder"`
 	Instance             string     `json:"instance,omitempty"`
 	Term                 int64      `json:"term"`
+	Transitions          int64      `json:"transitions"`
 	AcquiredAt           *time.Time `json:"acquiredAt"`
 	RenewedAt            *time.Time `json:"renewedAt"`
 	LeaseDurationSeconds float64    `json:"leaseDurationSeconds"`
@@ -103,7 +104,7 @@ func (o *statusOptions) run(ctx context.Context, out io.Writer) error {
 
 func (o *statusOptions) describe(rec store.Record, now time.Time) leaseStatus {
 	s := leaseStatus{Lease: o.lease, Namespace: o.namespace, Holder: rec.Holder, Instance: rec.Instance,
-		Term: rec.Transitions, LeaseDurationSeconds: rec.LeaseDuration.Seconds(),
+		Term: rec.Term, Transitions: rec.Transitions, LeaseDurationSeconds: rec.LeaseDuration.Seconds(),
 		HandoffTo: rec.HandoffTo, TransferTo: rec.TransferTo, ReleaseRequested: rec.ReleaseRequested}
 	if !rec.AcquireTime.IsZero() {
 		t := rec.AcquireTime.UTC()

@@ -13,7 +13,9 @@
 //
 // Labels are applied by one goroutine (Run) that retries until it succeeds:
 // a term never waits for the API server, so an unreachable API server cannot
-// delay a step-down.
+// delay a step-down. Nothing is labelled before the candidate's first
+// decision (Follow or Lead), so that a pod that wins at once is labelled
+// leader without being labelled follower first.
 package podlabel
 
 import (
@@ -87,7 +89,7 @@ func New(pods Pods, pod, lease string, log *slog.Logger) (*Labeler, error) {
 		log = slog.Default()
 	}
 	return &Labeler{pods: pods, pod: pod, lease: lease, log: log.With("pod", pod),
-		role: RoleFollower, gen: 1, kick: make(chan struct{}, 1)}, nil
+		kick: make(chan struct{}, 1)}, nil
 }
 
 // Check reads the pod once, so that a wrong name or a missing permission is
@@ -97,6 +99,17 @@ func (l *Labeler) Check(ctx context.Context) error {
 		return l.wrap("get", err)
 	}
 	return nil
+}
+
+// Follow labels the pod follower, unless a role was already decided: call it
+// once the candidate knows that another one leads (or that it must wait).
+func (l *Labeler) Follow() {
+	l.mu.Lock()
+	decided := l.role != ""
+	l.mu.Unlock()
+	if !decided {
+		l.want(RoleFollower, nil)
+	}
 }
 
 // Lead implements the sidecar duty: the pod is labelled leader for the
@@ -119,8 +132,8 @@ func (l *Labeler) want(role string, term context.Context) {
 }
 
 // Run applies the desired labels until ctx ends, retrying failures with a
-// growing delay; it starts by labelling the pod follower. When ctx ends it
-// makes one last bounded attempt to label the pod follower, then returns.
+// growing delay. When ctx ends it makes one last bounded attempt to label
+// the pod follower, then returns.
 func (l *Labeler) Run(ctx context.Context) {
 	delay := retryMin
 	retry := time.NewTimer(0)

@@ -25,10 +25,12 @@ type Reviews interface {
 }
 
 // Check asks the API server (SelfSubjectAccessReview, allowed to every
-// authenticated user) whether the caller holds every permission of Rules(o),
-// and returns an error wrapping ErrMissing that names each missing verb,
-// resource and namespace, with the command that prints the needed Role.
-func Check(ctx context.Context, reviews Reviews, o Options) error {
+// authenticated user) whether the caller holds every permission of Rules(o).
+// It returns an error wrapping ErrMissing that names each missing required
+// verb, resource and namespace, with the command that prints the needed
+// Role; and, apart, the optional permissions that are missing (the sidecar
+// works without them), each described the same way.
+func Check(ctx context.Context, reviews Reviews, o Options) (optional []string, err error) {
 	var missing []string
 	for _, r := range Rules(o) {
 		names := r.ResourceNames
@@ -43,16 +45,20 @@ func Check(ctx context.Context, reviews Reviews, o Options) error {
 					}}}
 				got, err := reviews.Create(ctx, review, metav1.CreateOptions{})
 				if err != nil {
-					return fmt.Errorf("%w: self subject access review: %w", ErrCannotCheck, err)
+					return nil, fmt.Errorf("%w: self subject access review: %w", ErrCannotCheck, err)
 				}
-				if !got.Status.Allowed {
+				switch {
+				case got.Status.Allowed:
+				case r.Optional:
+					optional = append(optional, describe(verb, r, name, o.Namespace))
+				default:
 					missing = append(missing, describe(verb, r, name, o.Namespace))
 				}
 			}
 		}
 	}
 	if len(missing) == 0 {
-		return nil
+		return optional, nil
 	}
 	cmd := fmt.Sprintf("incumbent rbac --lease %s -n %s --service-account <name>", o.Lease, o.Namespace)
 	if o.LabelPod {
@@ -61,7 +67,7 @@ func Check(ctx context.Context, reviews Reviews, o Options) error {
 	if o.Events {
 		cmd += " --events"
 	}
-	return fmt.Errorf("%w: the API server would refuse %s; print the Role this sidecar needs with: %s",
+	return optional, fmt.Errorf("%w: the API server would refuse %s; print the Role this sidecar needs with: %s",
 		ErrMissing, strings.Join(missing, "; "), cmd)
 }
 

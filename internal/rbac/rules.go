@@ -33,6 +33,9 @@ type Rule struct {
 	Verbs         []string
 	ResourceNames []string // empty: any object of the namespace
 	Why           []string // comment lines
+	// Optional permissions make the sidecar faster or more helpful, but it
+	// works without them: Check reports them missing apart, as warnings.
+	Optional bool
 }
 
 // Validate reports missing or malformed names.
@@ -72,11 +75,18 @@ func Rules(o Options) []Rule {
 	rules := []Rule{
 		{
 			APIGroup: "coordination.k8s.io", Resource: "leases",
-			Verbs: []string{"get", "update", "watch"}, ResourceNames: []string{o.Lease},
+			Verbs: []string{"get", "update"}, ResourceNames: []string{o.Lease},
+			Why: []string{"Read, renew and release this one Lease."},
+		},
+		{
+			APIGroup: "coordination.k8s.io", Resource: "leases",
+			Verbs: []string{"watch"}, ResourceNames: []string{o.Lease}, Optional: true,
 			Why: []string{
-				"Read, renew and release this one Lease, and watch it. The watch is a",
-				"request on the collection with fieldSelector metadata.name=" + o.Lease + ", which",
-				"the API server authorizes as a watch of that name: no list permission.",
+				"Watch this one Lease: a follower learns of a release at once instead of",
+				"reading the Lease every retry period (optional: without it the sidecar",
+				"polls). The watch is a request on the collection with fieldSelector",
+				"metadata.name=" + o.Lease + ", which the API server authorizes as a watch of",
+				"that name: no list permission.",
 			},
 		},
 		{

@@ -14,8 +14,21 @@ import (
 	"time"
 )
 
-// shutdownTimeout bounds the status API's shutdown once the elector ended.
+// shutdownTimeout bounds the HTTP servers' shutdown once the elector ended.
 const shutdownTimeout = 2 * time.Second
+
+// Server is one HTTP endpoint of the sidecar: the status API, the control
+// endpoint.
+type Server struct {
+	// Name names it in logs, e.g. "status API".
+	Name     string
+	Listener net.Listener
+	Handler  http.Handler
+}
+
+// ErrStartup wraps what ended Run before its election began: an error of
+// Startup.
+var ErrStartup = errors.New("startup")
 
 // Elector is what Run drives: an *election.Elector.
 type Elector interface {
@@ -26,10 +39,14 @@ type Elector interface {
 type Sidecar struct {
 	// Elector campaigns until Run's context ends. Required.
 	Elector Elector
-	// Listener and Handler serve the status API while Run runs; both or
-	// neither.
-	Listener net.Listener
-	Handler  http.Handler
+	// Servers are served from the moment Run starts until after the
+	// elector has returned, so that probes and the application see the
+	// sidecar (and why it waits) before its election can run.
+	Servers []Server
+	// Startup, when set, runs once the servers serve and before anything
+	// else: it waits for what the election needs (its store, permissions).
+	// An error ends Run (wrapped in ErrStartup); so does ctx ending, cleanly.
+	Startup func(ctx context.Context) error
 	// Background loops run from before the elector starts until after it
 	// has returned (for example pod labelling, which must see the last
 	// term end). Each must return soon after its context ends.
@@ -63,17 +80,21 @@ func (s *Sidecar) Stop(code int) {
 }
 
 // Run runs until ctx ends, SIGTERM or SIGINT arrives, Stop is called, or the
-// elector fails. Shutdown order: the elector ends its term, waits for the
-// duties (the child is stopped) and releases the lease; then background
-// loops end; then the status API closes. It returns the exit code set by
-// Stop (0 otherwise) and the elector's error.
+// elector fails. Start-up order: the servers serve, Startup waits for what
+// the election needs, the background loops start, the elector runs.
+// Shutdown order: the elector ends its term, waits for the duties (the
+// child is stopped, the application had its grace) and releases the lease;
+// then background loops end; then the servers close. It returns the exit
+// code set by Stop (0 otherwise) and the error of Startup or the elector.
 func (s *Sidecar) Run(ctx context.Context) (int, error) {
 	log := s.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	if (s.Listener == nil) != (s.Handler == nil) {
-		return 1, errors.New("sidecar: Listener and Handler go together")
+	for _, sv := range s.Servers {
+		if sv.Listener == nil || sv.Handler == nil {
+			return 1, fmt.Errorf("sidecar: server %q needs a Listener and a Handler", sv.Name)
+		}
 	}
 	ctx, cancel := notifyShutdown(ctx, log)
 	defer cancel()
@@ -101,18 +122,43 @@ func (s *Sidecar) Run(ctx context.Context) (int, error) {
 		}
 	}()
 
-	var srv *http.Server
-	serveDone := make(chan error, 1)
 	apiCtx, stopAPI := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAPI()
-	if s.Listener != nil {
-		srv = &http.Server{
-			Handler:           s.Handler,
+	servers := make([]*http.Server, len(s.Servers))
+	serveDone := make([]chan error, len(s.Servers))
+	for i, sv := range s.Servers {
+		servers[i] = &http.Server{
+			Handler:           sv.Handler,
 			ReadHeaderTimeout: 5 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return apiCtx }, // ends watch streams at shutdown
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
-		go func() { serveDone <- srv.Serve(s.Listener) }()
+		serveDone[i] = make(chan error, 1)
+		go func() { serveDone[i] <- servers[i].Serve(sv.Listener) }()
+	}
+	shutdown := func() {
+		stopAPI()
+		for i, srv := range servers {
+			sctx, cancelShutdown := context.WithTimeout(context.Background(), shutdownTimeout)
+			if serr := srv.Shutdown(sctx); serr != nil {
+				log.Warn("HTTP server shutdown", "server", s.Servers[i].Name, "err", serr)
+			}
+			cancelShutdown()
+			if serr := <-serveDone[i]; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+				log.Warn("HTTP server stopped", "server", s.Servers[i].Name, "err", serr)
+			}
+		}
+	}
+
+	if s.Startup != nil {
+		if err := s.Startup(ctx); err != nil || ctx.Err() != nil {
+			shutdown()
+			if err != nil && ctx.Err() == nil {
+				return 1, fmt.Errorf("%w: %w", ErrStartup, err)
+			}
+			log.Info("stopped before the election started", "cause", context.Cause(ctx))
+			return s.code(), nil
+		}
 	}
 
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -124,23 +170,17 @@ func (s *Sidecar) Run(ctx context.Context) (int, error) {
 	err := s.Elector.Run(ctx)
 	stopBG()
 	bg.Wait()
-
-	if srv != nil {
-		stopAPI()
-		sctx, cancelShutdown := context.WithTimeout(context.Background(), shutdownTimeout)
-		if serr := srv.Shutdown(sctx); serr != nil {
-			log.Warn("status API shutdown", "err", serr)
-		}
-		cancelShutdown()
-		if serr := <-serveDone; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-			log.Warn("status API stopped", "err", serr)
-		}
-	}
-	s.mu.Lock()
-	code := s.exitCode
-	s.mu.Unlock()
+	shutdown()
+	code := s.code()
 	if err != nil {
 		return max(code, 1), fmt.Errorf("election: %w", err)
 	}
 	return code, nil
+}
+
+// code is the exit code set by Stop.
+func (s *Sidecar) code() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.exitCode
 }

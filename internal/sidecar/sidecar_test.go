@@ -88,8 +88,9 @@ func TestRunServesStopsAndForwards(t *testing.T) {
 	forwarded := make(chan os.Signal, 1)
 	bgEnded := make(chan struct{})
 	s := &Sidecar{
-		Elector: e, Listener: ln,
-		Handler:    http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }),
+		Elector: e,
+		Servers: []Server{{Name: "test", Listener: ln,
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })}},
 		Background: []func(context.Context){func(ctx context.Context) { <-ctx.Done(); close(bgEnded) }},
 		Forward:    func(sig os.Signal) error { forwarded <- sig; return nil },
 		Logger:     slog.New(slog.DiscardHandler),

@@ -22,11 +22,27 @@ func (h *handler) readyLeader(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
+	if reason, waiting := h.opts.Startup.Waiting(); waiting {
+		writeText(w, http.StatusOK, "ok: starting: "+reason+"\n")
+		return
+	}
 	if err := h.opts.Source.Check(); err != nil {
 		writeText(w, http.StatusServiceUnavailable, "unhealthy: "+err.Error()+"\n")
 		return
 	}
 	writeText(w, http.StatusOK, "ok\n")
+}
+
+func (h *handler) ready(w http.ResponseWriter, r *http.Request) {
+	if reason, waiting := h.opts.Startup.Waiting(); waiting {
+		writeText(w, http.StatusServiceUnavailable, "starting: "+reason+"\n")
+		return
+	}
+	if s := h.opts.Source.Status(); !s.Known {
+		writeText(w, http.StatusServiceUnavailable, "starting: the lease has not been read yet\n")
+		return
+	}
+	writeText(w, http.StatusOK, "ready\n")
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

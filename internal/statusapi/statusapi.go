@@ -6,10 +6,15 @@
 //	GET /               {"name":"<leader>"}, as the retired contrib leader-elector answered
 //	GET /v1/watch       Server-Sent Events: the View now, then one event per change
 //	GET /readyz/leader  200 while leading, 503 otherwise
-//	GET /healthz        200 while the elector is healthy (Elector.Check), 503 otherwise
+//	GET /readyz         200 once the sidecar knows the election's state, 503 while it starts
+//	GET /healthz        200 while the sidecar works as it should (it may be waiting for its
+//	                    store: the body says so), 503 when it is broken (Elector.Check)
 //	GET /metrics        Prometheus exposition, when a metrics handler is given
 //
-// Every other path answers 404, every other method 405.
+// Every other path answers 404, every other method 405. These endpoints only
+// read. The endpoints that act (the application's acknowledgement of a
+// step-down, the withdrawal of a terminating pod) are served apart, by
+// NewControl, on loopback only.
 package statusapi
 
 import (
@@ -40,6 +45,10 @@ type Options struct {
 	Namespace string
 	// Metrics serves /metrics; nil answers 404 there.
 	Metrics http.Handler
+	// Startup, when set, says what the sidecar waits for before its
+	// election runs: while it waits, /healthz answers 200 saying so,
+	// /readyz 503, and the View's state is "starting" with that reason.
+	Startup *Startup
 	// Heartbeat is the interval of SSE comment lines that keep idle watch
 	// connections open through proxies. Default 15s.
 	Heartbeat time.Duration
@@ -70,6 +79,7 @@ func New(o Options) (http.Handler, error) {
 	mux.HandleFunc("GET /v1/status", h.status)
 	mux.HandleFunc("GET /v1/watch", h.watch)
 	mux.HandleFunc("GET /readyz/leader", h.readyLeader)
+	mux.HandleFunc("GET /readyz", h.ready)
 	mux.HandleFunc("GET /healthz", h.healthz)
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)
@@ -82,4 +92,10 @@ type handler struct {
 }
 
 // view converts a status for the answers.
-func (h *handler) view(s election.Status) View { return ViewOf(s, h.opts.Lease, h.opts.Namespace) }
+func (h *handler) view(s election.Status) View {
+	v := ViewOf(s, h.opts.Lease, h.opts.Namespace)
+	if reason, waiting := h.opts.Startup.Waiting(); waiting {
+		v.State, v.Reason = string(election.StateStarting), reason
+	}
+	return v
+}

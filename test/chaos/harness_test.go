@@ -135,7 +135,7 @@ func (h *harness) start(c *candidate) {
 		"CHAOS_STUBBORN_EVERY=3", "GORACE=atexit_sleep_ms=0"}
 	args := []string{"run", "--lease", h.lease, "--namespace", "default", "--kubeconfig", c.kubeconfig,
 		"--identity", c.id, "--lease-duration", leaseDuration.String(), "--renew-deadline", renewDeadline.String(),
-		"--retry-period", retryPeriod.String(), "--grace", grace.String(), "--http-addr", "", "--log-format", "json", "--log-level", *flagLogLevel,
+		"--retry-period", retryPeriod.String(), "--grace", grace.String(), "--http-addr", "", "--control-addr", "", "--log-format", "json", "--log-level", *flagLogLevel,
 		"--", childBin}
 	s, err := startSidecar(name, filepath.Join(h.dir, name+".log"), env, args)
 	if err != nil {

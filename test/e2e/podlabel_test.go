@@ -7,9 +7,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 )
 
 func createPod(t *testing.T, ns, name string, labels map[string]string) {
@@ -107,5 +109,48 @@ func TestPodLabelsAndStaleLeaderCleanup(t *testing.T) {
 	if !strings.Contains(got, "LeaderElected: "+second+" became leader of lease default/pl") ||
 		!strings.Contains(got, "LeaderSteppedDown: "+second+" stepped down") {
 		t.Errorf("events of %s:\n%s", second, got)
+	}
+}
+
+// A sidecar that wins at once labels its pod leader, and never follower
+// first: the labels a watch of the pod sees go straight to leader.
+func TestNewLeaderIsNeverLabelledFollowerFirst(t *testing.T) {
+	for round := range 3 {
+		lease := fmt.Sprintf("pl-first-%d", round)
+		pod := lease + "-a"
+		createPod(t, "default", pod, map[string]string{"app": lease})
+		ctx, cancel := context.WithCancel(context.Background())
+		w, err := admin.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + pod})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := sidecar(t, lease, pod, []string{"POD_NAME=" + pod}, "--label-pod")
+		var roles []string
+		deadline := time.After(wait)
+	watch:
+		for {
+			var ev watch.Event
+			select {
+			case ev = <-w.ResultChan():
+			case <-deadline:
+				t.Fatalf("round %d: %s not labelled leader within %v (roles so far %v)", round, pod, wait, roles)
+			}
+			pp, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			if r, ok := pp.Labels["incumbent.io/role"]; ok && (len(roles) == 0 || roles[len(roles)-1] != r) {
+				roles = append(roles, r)
+			}
+			if len(roles) > 0 && roles[len(roles)-1] == "leader" {
+				break watch
+			}
+		}
+		cancel()
+		if len(roles) == 0 || roles[0] != "leader" {
+			t.Errorf("round %d: the winning pod's role labels went %v; want leader first", round, roles)
+		}
+		p.signal(syscall.SIGTERM)
+		p.wait()
 	}
 }

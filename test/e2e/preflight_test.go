@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"k8s.io/client-go/rest"
@@ -11,42 +14,77 @@ import (
 	"github.com/incumbent-io/incumbent/internal/tcpproxy"
 )
 
-// TestPreflightFailsClearlyWhenTheAPIServerIsAway points the sidecar at a
-// proxy that swallows traffic (a hung API server) or refuses it (a down
-// one): startup must fail within the preflight timeout, saying so, instead
-// of hanging.
-func TestPreflightFailsClearlyWhenTheAPIServerIsAway(t *testing.T) {
+// TestStartupWaitsForTheAPIServer points the sidecar at a proxy that
+// swallows traffic (a hung API server) or refuses it (a down one). The
+// health endpoints answer from the first moment, saying what the sidecar
+// waits for (a startup probe sees it alive, and why it is not ready); the
+// log says so before any probe could fire; the sidecar keeps trying, with
+// backoff, past the old preflight timeout, instead of exiting into a
+// CrashLoopBackOff; and once the API server answers it leads.
+func TestStartupWaitsForTheAPIServer(t *testing.T) {
 	u, err := url.Parse(env.Config.Host)
 	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := tcpproxy.Start(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	cfg := rest.CopyConfig(env.Config)
-	cfg.Host = "https://" + proxy.Addr()
-	kc := filepath.Join(t.TempDir(), "proxied.kubeconfig")
-	if err := writeKubeconfig(kc, cfg); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
 		mode tcpproxy.Mode
 		name string
-		want string
-	}{
-		{tcpproxy.Blackhole, "hung", "preflight: no answer from the store at https://" + proxy.Addr() + " within 1s (--preflight-timeout)"},
-		// Connections are accepted and closed at once; client-go retries
-		// until the timeout and reports the last cause.
-		{tcpproxy.Refuse, "down", "within 1s (--preflight-timeout): get lease default/pf: context deadline exceeded - error from a previous attempt: EOF"},
-	} {
+	}{{tcpproxy.Blackhole, "hung"}, {tcpproxy.Refuse, "down"}} {
 		t.Run(c.name, func(t *testing.T) {
+			proxy, err := tcpproxy.Start(u.Host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer proxy.Close()
 			proxy.Set(c.mode)
-			code, _, errOut := runCLI(t, nil, "run", "--kubeconfig="+kc, "--lease=pf", "--http-addr=", "--preflight-timeout=1s")
-			if code != 1 || !strings.Contains(errOut, c.want) {
-				t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and %q", code, errOut, c.want)
+			cfg := rest.CopyConfig(env.Config)
+			cfg.Host = "https://" + proxy.Addr()
+			kc := filepath.Join(t.TempDir(), "proxied.kubeconfig")
+			if err := writeKubeconfig(kc, cfg); err != nil {
+				t.Fatal(err)
+			}
+			lease := "startup-" + c.name
+			// --preflight-timeout was the old bound after which startup
+			// gave up; it must no longer end the process.
+			p := start(t, lease, nil, append([]string{"run", "--kubeconfig=" + kc, "-n", "default", "--lease=" + lease,
+				"--identity=" + lease, "--http-addr=127.0.0.1:0", "--log-format=json", "--preflight-timeout=1s"}, fastTimings...)...)
+			addr := p.statusAddr()
+			p.waitLog("why it waits", func(l map[string]any) bool {
+				return strings.HasPrefix(l["msg"].(string), "waiting for the API server")
+			})
+			if code, body := httpGet(t, "http://"+addr+"/healthz"); code != 200 || !strings.Contains(body, "waiting for the API server") {
+				t.Errorf("/healthz while waiting: %d %q; want 200 saying what it waits for", code, body)
+			}
+			if code, body := httpGet(t, "http://"+addr+"/readyz"); code != 503 || !strings.Contains(body, "waiting for the API server") {
+				t.Errorf("/readyz while waiting: %d %q; want 503 saying what it waits for", code, body)
+			}
+			// Still trying after the old timeout: a second attempt fails too.
+			p.waitLogs("a second attempt", 2, func(l map[string]any) bool {
+				return strings.HasPrefix(l["msg"].(string), "waiting for the API server")
+			})
+			proxy.Set(tcpproxy.Pass)
+			p.waitLog("leadership once the API server answers", msg("started leading"))
+			if code, _ := httpGet(t, "http://"+addr+"/readyz"); code != 200 {
+				t.Errorf("/readyz once running: %d; want 200", code)
+			}
+			p.signal(syscall.SIGTERM)
+			if code := p.wait(); code != 0 {
+				t.Errorf("exit %d after SIGTERM; want 0", code)
 			}
 		})
 	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
 }

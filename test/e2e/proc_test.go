@@ -37,8 +37,11 @@ var fastTimings = []string{"--lease-duration=3s", "--renew-deadline=2s", "--retr
 
 // start runs the incumbent binary with args. extraEnv is added to a minimal
 // environment (PATH and HOME only, so that nothing of the host leaks in).
+// Many sidecars run on this one machine: each `run` gets a control endpoint
+// on a free port of its own unless args name one.
 func start(t *testing.T, name string, extraEnv []string, args ...string) *proc {
 	t.Helper()
+	args = ownControlPort(args)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + workDir, "GORACE=atexit_sleep_ms=0"}, extraEnv...)
 	stdout, err := cmd.StdoutPipe()
@@ -84,6 +87,26 @@ func start(t *testing.T, name string, extraEnv []string, args ...string) *proc {
 	return p
 }
 
+// ownControlPort adds --control-addr=127.0.0.1:0 to a run invocation that
+// names no control address (before any -- and its command).
+func ownControlPort(args []string) []string {
+	if len(args) == 0 || args[0] != "run" {
+		return args
+	}
+	end := len(args)
+	for i, a := range args {
+		if a == "--" {
+			end = i
+			break
+		}
+		if strings.HasPrefix(a, "--control-addr") {
+			return args
+		}
+	}
+	out := append(append([]string(nil), args[:end]...), "--control-addr=127.0.0.1:0")
+	return append(out, args[end:]...)
+}
+
 func (p *proc) read(r io.Reader, isStderr bool) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
@@ -127,6 +150,31 @@ func (p *proc) waitLog(what string, match func(map[string]any) bool) map[string]
 			p.t.Fatalf("%s did not log %s within %v", p.name, what, wait)
 		}
 	}
+}
+
+// waitLogs waits until n JSON log lines match match, and returns the n-th.
+func (p *proc) waitLogs(what string, n int, match func(map[string]any) bool) map[string]any {
+	p.t.Helper()
+	count := 0 // waitLog looks at each line once, in order
+	return p.waitLog(what, func(m map[string]any) bool {
+		if match(m) {
+			count++
+		}
+		return count >= n
+	})
+}
+
+// logCount counts the JSON log lines so far that match match.
+func (p *proc) logCount(match func(map[string]any) bool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, l := range p.logs {
+		if match(l) {
+			n++
+		}
+	}
+	return n
 }
 
 // msg matches a log line by its message.

@@ -1,0 +1,44 @@
+package cli
+
+import (
+	"context"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/incumbent-io/incumbent/internal/podevents"
+	"github.com/incumbent-io/incumbent/internal/rbac"
+)
+
+// eventsDrain bounds how long the sidecar waits, at exit, for the events
+// it is still sending.
+const eventsDrain = 5 * time.Second
+
+// The events mode: a Kubernetes Event on the pod each time leadership is
+// gained or lost, for kubectl describe.
+var eventsMode = mode{
+	name: "events",
+	flags: func(fs *pflag.FlagSet, o *runOptions) {
+		fs.BoolVar(&o.events, "events", false, "record Kubernetes Events on this pod when leadership is gained or lost (Kubernetes only)")
+	},
+	on:    func(o *runOptions) bool { return o.events },
+	check: func(o *runOptions) error { return o.kubeOnly("--events") },
+	rbac:  func(r *rbac.Options) { r.Events = true },
+	build: func(o *runOptions, env *modeEnv) (part, error) {
+		kc, err := env.kube()
+		if err != nil {
+			return part{}, failure(err)
+		}
+		rec, err := podevents.New(kc.Events(o.namespace), kc.Pods(o.namespace), podevents.Options{
+			Namespace: o.namespace, Pod: o.pod, UID: o.env.Getenv("POD_UID"), Lease: o.leaseName(), Logger: env.log})
+		if err != nil {
+			return part{}, usage(err)
+		}
+		return part{duty: rec, background: func(ctx context.Context) {
+			<-ctx.Done()
+			wctx, cancel := context.WithTimeout(context.Background(), eventsDrain)
+			defer cancel()
+			rec.Wait(wctx)
+		}}, nil
+	},
+}

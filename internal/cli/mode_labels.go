@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"context"
+	"errors"
+
+	"github.com/spf13/pflag"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/incumbent-io/incumbent/election"
+	"github.com/incumbent-io/incumbent/internal/podlabel"
+	"github.com/incumbent-io/incumbent/internal/rbac"
+)
+
+// The pod-label mode: the sidecar labels its own pod incumbent.io/role=leader
+// or follower (and incumbent.io/lease=NAME), so that a Service selecting the
+// leader label routes to the leader while every replica stays Ready. The
+// pod is labelled only once the candidate knows where it stands, so that a
+// pod that wins at once is never labelled follower first.
+var podLabelMode = mode{
+	name: "pod labels",
+	flags: func(fs *pflag.FlagSet, o *runOptions) {
+		fs.BoolVar(&o.labelPod, "label-pod", false, "label this pod incumbent.io/role=leader|follower and incumbent.io/lease=NAME (Kubernetes only)")
+	},
+	on:    func(o *runOptions) bool { return o.labelPod },
+	check: func(o *runOptions) error { return o.kubeOnly("--label-pod") },
+	rbac:  func(r *rbac.Options) { r.LabelPod = true },
+	build: func(o *runOptions, env *modeEnv) (part, error) {
+		kc, err := env.kube()
+		if err != nil {
+			return part{}, failure(err)
+		}
+		l, err := podlabel.New(kc.Pods(o.namespace), o.pod, o.lease, env.log)
+		if err != nil {
+			return part{}, usage(err)
+		}
+		return part{
+			duty: l,
+			background: func(ctx context.Context) {
+				go followWhenOthersLead(ctx, env.elector, l)
+				l.Run(ctx)
+			},
+			preflight: func(ctx context.Context) error {
+				err := l.Check(ctx)
+				if apierrors.IsNotFound(errors.Unwrap(err)) || apierrors.IsNotFound(err) {
+					return usagef("--label-pod: %v: set POD_NAME from the downward API (or --pod) to this pod's name", err)
+				}
+				return err
+			},
+		}, nil
+	},
+}
+
+// followWhenOthersLead labels the pod follower the first time the candidate
+// is known not to be about to lead: another one holds the lease, or this one
+// holds back.
+func followWhenOthersLead(ctx context.Context, e *election.Elector, l *podlabel.Labeler) {
+	statuses, cancel := e.Subscribe()
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-statuses:
+			if s.State == election.StateFollowing || s.State == election.StateHeldBack {
+				l.Follow()
+				return
+			}
+			if s.IsLeader {
+				return // Lead labels it
+			}
+		}
+	}
+}

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"net"
+
+	"github.com/spf13/pflag"
+
+	"github.com/incumbent-io/incumbent/internal/sidecar"
+	"github.com/incumbent-io/incumbent/internal/statusapi"
+)
+
+// DefaultHTTPAddr is where the status API listens unless told otherwise.
+const DefaultHTTPAddr = "127.0.0.1:4040"
+
+// The status API mode: the application asks the sidecar whether it leads
+// (/v1/status, /v1/watch, the contrib-compatible /), and probes ask whether
+// the sidecar is healthy (/healthz, /readyz). Beside it, on loopback only,
+// the control endpoint takes the application's acknowledgement that it
+// stopped acting (POST /v1/stepped-down) and a terminating pod's withdrawal
+// (POST /v1/withdraw, from `incumbent withdraw` in a preStop hook). Unless
+// the sidecar runs the work itself (a command after --), it cannot see the
+// application stop: each term's end holds the release for --grace or until
+// the application acknowledges (--await-app).
+var statusAPIMode = mode{
+	name: "status API",
+	flags: func(fs *pflag.FlagSet, o *runOptions) {
+		fs.StringVar(&o.httpAddr, "http-addr", DefaultHTTPAddr, "address of the status API; empty to disable")
+		fs.StringVar(&o.controlAddr, "control-addr", DefaultControlAddr, "address of the control endpoint (acknowledgements, withdraw): a loopback address, or unix:PATH; empty to disable")
+		fs.BoolVar(&o.awaitApp, "await-app", false, "hold the release of each term for --grace, or until the application says it stopped (POST /v1/stepped-down on --control-addr); default: on without a command, off with one (the child's exit is the signal)")
+	},
+	on: func(o *runOptions) bool { return o.httpAddr != "" || o.controlAddr != "" || o.awaitApp },
+	check: func(o *runOptions) error {
+		if o.httpAddr != "" {
+			if _, _, err := net.SplitHostPort(o.httpAddr); err != nil {
+				return usagef("invalid --http-addr %q: %v", o.httpAddr, err)
+			}
+		}
+		if o.httpAddr != "" && o.httpAddr == o.leaderAddr {
+			return usagef("--http-addr and --leader-addr must differ (both %q)", o.httpAddr)
+		}
+		if err := checkControlAddr(o.controlAddr); err != nil {
+			return usage(err)
+		}
+		switch {
+		case !o.awaitAppSet:
+			o.awaitApp = len(o.command) == 0
+		case o.awaitApp && len(o.command) > 0:
+			return usagef("--await-app is for an application beside the sidecar; with a command, the sidecar waits for the child itself")
+		}
+		return nil
+	},
+	build: func(o *runOptions, env *modeEnv) (part, error) {
+		var p part
+		var grace *sidecar.AppGrace
+		if o.awaitApp {
+			grace = sidecar.NewAppGrace(o.grace, env.log)
+			p.duty = grace
+		}
+		if o.httpAddr != "" {
+			ln, err := net.Listen("tcp", o.httpAddr)
+			if err != nil {
+				return part{}, failuref("status API: %w", err)
+			}
+			h, err := statusapi.New(statusapi.Options{Source: env.elector, Lease: o.lease, Namespace: o.namespace,
+				Metrics: env.metrics.Handler(), Startup: o.startup, Logger: env.log})
+			if err != nil {
+				ln.Close()
+				return part{}, failure(err)
+			}
+			env.log.Info("status API listening", "addr", ln.Addr().String())
+			p.servers = append(p.servers, sidecar.Server{Name: "status API", Listener: ln, Handler: h})
+		}
+		if o.controlAddr != "" {
+			ln, err := listenControl(o.controlAddr)
+			if err != nil {
+				for _, s := range p.servers {
+					s.Listener.Close()
+				}
+				return part{}, failuref("control endpoint: %w", err)
+			}
+			opts := statusapi.ControlOptions{Source: env.elector, Lease: o.lease, Namespace: o.namespace,
+				Withdraw: env.elector.Withdraw, Logger: env.log}
+			if grace != nil {
+				opts.Acknowledge = grace.Ack
+			}
+			h, err := statusapi.NewControl(opts)
+			if err != nil {
+				ln.Close()
+				return part{}, failure(err)
+			}
+			env.log.Info("control endpoint listening", "addr", ln.Addr().String())
+			p.servers = append(p.servers, sidecar.Server{Name: "control endpoint", Listener: ln, Handler: h})
+		}
+		return p, nil
+	},
+}

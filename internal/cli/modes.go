@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/incumbent-io/incumbent/election"
+	"github.com/incumbent-io/incumbent/internal/kubeclient"
+	"github.com/incumbent-io/incumbent/internal/metrics"
+	"github.com/incumbent-io/incumbent/internal/rbac"
+	"github.com/incumbent-io/incumbent/internal/sidecar"
+	"github.com/incumbent-io/incumbent/store"
+)
+
+// mode is one thing `incumbent run` does beside campaigning: the status API,
+// the leader-only port, running a child, pod labels, events. Each is defined
+// in a file of its own (mode_*.go) and listed in runModes; a new mode is one
+// new file and one line there.
+type mode struct {
+	// name names the mode in errors and logs.
+	name string
+	// flags registers the mode's flags on run's flag set.
+	flags func(fs *pflag.FlagSet, o *runOptions)
+	// on reports whether the flags ask for the mode.
+	on func(o *runOptions) bool
+	// check validates the mode's flags (no network); nil when there is
+	// nothing to check.
+	check func(o *runOptions) error
+	// rbac adds the permissions the mode needs (Kubernetes only); nil when
+	// it needs none beyond the lease's.
+	rbac func(r *rbac.Options)
+	// build makes the mode's part of the sidecar. It makes no network call.
+	build func(o *runOptions, env *modeEnv) (part, error)
+}
+
+// modeEnv is what the modes are built from.
+type modeEnv struct {
+	log     *slog.Logger
+	store   store.Store
+	metrics *metrics.Metrics
+	kube    func() (*kubeclient.Client, error) // the Kubernetes client, made on first use
+	// elector is set once the elector exists, before any part runs.
+	elector *election.Elector
+	// stop ends the sidecar with an exit code (a child's, under
+	// --on-child-exit=exit).
+	stop func(code int)
+}
+
+// part is what a mode adds to the sidecar; every field is optional.
+type part struct {
+	// duty is the mode's work inside each term.
+	duty sidecar.Duty
+	// background runs from before the elector starts until after it has
+	// returned.
+	background func(ctx context.Context)
+	// preflight is checked at startup, retried until it passes; an error
+	// wrapping store.ErrPermission or rbac.ErrMissing ends startup.
+	preflight func(ctx context.Context) error
+	// servers are served from the first moment.
+	servers []sidecar.Server
+	// forward receives the signals the sidecar forwards.
+	forward func(os.Signal) error
+}
+
+// runModes lists run's modes. They are built in this order; the status
+// API's comes last, since it opens its ports at once, so that an invalid
+// invocation fails before anything listens.
+func runModes() []mode {
+	return []mode{leaderPortMode, execMode, podLabelMode, eventsMode, statusAPIMode}
+}

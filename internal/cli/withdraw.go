@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/incumbent-io/incumbent/election"
+	"github.com/incumbent-io/incumbent/internal/statusapi"
+)
+
+type withdrawOptions struct {
+	env         *Env
+	controlAddr string
+	timeout     time.Duration
+}
+
+// withdrawPoll is how often withdraw reads the sidecar's status while the
+// step-down goes on.
+const withdrawPoll = 50 * time.Millisecond
+
+func newWithdrawCmd(e *Env) *cobra.Command {
+	o := &withdrawOptions{env: e}
+	cmd := &cobra.Command{
+		Use:   "withdraw [--control-addr ADDR] [--timeout DURATION]",
+		Short: "Tell the sidecar beside you to step down at once and never campaign again (a preStop hook)",
+		Long: `Ask the incumbent sidecar of this pod, on its control endpoint, to withdraw from the election:
+a term in progress ends at once (a status-API application is told, gets its grace, then the
+lease is released; a child is stopped first), and the sidecar never campaigns again while it
+runs. It returns once the lease is released (or was not held), or after --timeout.
+
+This is the native sidecar's preStop hook: the kubelet runs it as soon as the pod is being
+deleted, while it signals the sidecar itself only after the application has exited, so the
+hand-over no longer waits for the application's shutdown. It needs no permission at all:
+
+  lifecycle:
+    preStop:
+      exec: {command: ["/incumbent", "withdraw"]}`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context(), cmd.OutOrStdout()) },
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.controlAddr, "control-addr", DefaultControlAddr, "the sidecar's --control-addr")
+	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for the step-down to finish")
+	annotateEnv(fs)
+	return cmd
+}
+
+func (o *withdrawOptions) run(ctx context.Context, out io.Writer) error {
+	if err := checkControlAddr(o.controlAddr); err != nil || o.controlAddr == "" {
+		return usagef("--control-addr: %v", err)
+	}
+	if o.timeout <= 0 {
+		return usagef("--timeout must be positive, got %v", o.timeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	client, base := controlClient(o.controlAddr, 10*time.Second)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/withdraw?reason=withdraw+command", nil)
+	if err != nil {
+		return failure(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return failuref("no sidecar answers on %s: %w", o.controlAddr, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return failuref("the sidecar refused to withdraw: %s %s", resp.Status, body)
+	}
+	poll := time.NewTicker(withdrawPoll)
+	defer poll.Stop()
+	for {
+		v, err := o.status(ctx, client, base)
+		switch {
+		case err == nil && v.State != string(election.StateLeading) && v.State != string(election.StateSteppingDown):
+			fmt.Fprintf(out, "withdrawn: %s (%s)\n", v.State, v.Reason)
+			return nil
+		case ctx.Err() != nil:
+			return failuref("the step-down did not finish within %v (last: %v %v)", o.timeout, v.State, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-poll.C:
+		}
+	}
+}
+
+func (o *withdrawOptions) status(ctx context.Context, client *http.Client, base string) (statusapi.View, error) {
+	var v statusapi.View
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/status", nil)
+	if err != nil {
+		return v, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return v, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return v, fmt.Errorf("GET /v1/status: %s", resp.Status)
+	}
+	return v, json.NewDecoder(resp.Body).Decode(&v)
+}

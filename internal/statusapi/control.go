@@ -1,0 +1,105 @@
+package statusapi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+)
+
+// ControlOptions configure the control endpoint.
+type ControlOptions struct {
+	// Source is the elector reported on. Required.
+	Source Source
+	// Lease and Namespace name the election in the JSON answers.
+	Lease, Namespace string
+	// Acknowledge is called by POST /v1/stepped-down with the term the
+	// application names (0: whichever step-down is under way). It returns
+	// an error when there is nothing to acknowledge: no step-down under way,
+	// or one of another term. Nil: this sidecar does not wait for an
+	// application (it runs the work itself, or was told not to wait).
+	Acknowledge func(term int64) error
+	// Withdraw is called by POST /v1/withdraw. Required.
+	Withdraw func()
+	// Logger receives what the endpoint does. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// NewControl returns the handler of the control endpoint, the part of the
+// API that acts on the sidecar. Serve it on a loopback address or a Unix
+// socket only, never on an address probes or other pods reach; it refuses
+// requests that do not come from loopback anyway.
+//
+//	POST /v1/stepped-down[?term=N]  the application has stopped acting for the leader: a
+//	                                step-down under way releases the lease now instead of
+//	                                at the end of the grace. 200; 409 when no step-down (of
+//	                                term N) is under way: it never starts one.
+//	POST /v1/withdraw               the pod is terminating (a preStop hook): step down at
+//	                                once and never campaign again. 202.
+//	GET  /v1/status                 the View, as on the status API.
+func NewControl(o ControlOptions) (http.Handler, error) {
+	if o.Source == nil || o.Withdraw == nil {
+		return nil, errors.New("statusapi: the control endpoint needs a Source and a Withdraw function")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	c := &control{opts: o}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/stepped-down", c.steppedDown)
+	mux.HandleFunc("POST /v1/withdraw", c.withdraw)
+	mux.HandleFunc("GET /v1/status", c.status)
+	return loopbackOnly(mux), nil
+}
+
+type control struct{ opts ControlOptions }
+
+func (c *control) steppedDown(w http.ResponseWriter, r *http.Request) {
+	var term int64
+	if s := r.URL.Query().Get("term"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			writeText(w, http.StatusBadRequest, fmt.Sprintf("invalid term %q: want a positive integer (the term's fencing token)\n", s))
+			return
+		}
+		term = n
+	}
+	if c.opts.Acknowledge == nil {
+		writeText(w, http.StatusConflict, "this sidecar does not wait for an application to stop (it runs the work itself, or --await-app is off)\n")
+		return
+	}
+	if err := c.opts.Acknowledge(term); err != nil {
+		writeText(w, http.StatusConflict, err.Error()+"\n")
+		return
+	}
+	c.opts.Logger.Info("the application says it stopped acting: releasing the lease now", "term", term)
+	writeText(w, http.StatusOK, "acknowledged\n")
+}
+
+func (c *control) withdraw(w http.ResponseWriter, r *http.Request) {
+	c.opts.Logger.Info("asked to withdraw (the pod is terminating?): stepping down at once, no more campaigns",
+		"reason", r.URL.Query().Get("reason"))
+	c.opts.Withdraw()
+	writeText(w, http.StatusAccepted, "withdrawing\n")
+}
+
+func (c *control) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, ViewOf(c.opts.Source.Status(), c.opts.Lease, c.opts.Namespace))
+}
+
+// loopbackOnly refuses requests from anywhere but loopback (a Unix socket's
+// peers are local by nature).
+func loopbackOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err == nil {
+			if ip := net.ParseIP(host); ip != nil && !ip.IsLoopback() {
+				writeText(w, http.StatusForbidden, "the control endpoint answers loopback only\n")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
