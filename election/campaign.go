@@ -32,7 +32,8 @@ func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Ti
 	races := 0            // acquisition races lost in a row
 	var retryAt time.Time // no acquisition before, after a failed one
 	for {
-		var wake time.Duration = -1 // how long to wait; negative: until a change
+		healthCh := e.health.watch() // before the verdict is read: no change is missed
+		var wake time.Duration = -1  // how long to wait; negative: until a change
 		switch {
 		case !fresh:
 			rctx, cancel := context.WithTimeout(ctx, e.callTimeout())
@@ -102,6 +103,7 @@ func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Ti
 		case <-expired:
 		case <-withdraw:
 			withdraw = nil // decide again, once
+		case <-healthCh:
 		}
 		timer.Stop()
 		if fresh {
@@ -114,8 +116,12 @@ func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Ti
 func (e *Elector) standing(hold, retryAt time.Time) standing {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	healthy, why := e.health.verdict()
+	if healthy {
+		why = ""
+	}
 	return standing{identity: e.cfg.Identity, instance: e.instance, ownLease: e.cfg.LeaseDuration,
-		holdUntil: hold, retryAt: retryAt, withdrawn: e.withdrawn}
+		holdUntil: hold, retryAt: retryAt, withdrawn: e.withdrawn, unhealthy: why}
 }
 
 // report publishes a decision as the candidate's state and logs what it

@@ -46,6 +46,9 @@ type Config struct {
 	// candidates. Default 0.01 (1%).
 	Drift float64
 
+	// Health, when set, gates candidacy on the work's health: see Health.
+	Health *Health
+
 	// Lead is called, in its own goroutine, at the start of every term this
 	// candidate wins. It must stop acting and return within Grace once
 	// term.Context() is done. The lease is released only after it returns.
@@ -130,6 +133,11 @@ func (c Config) Validate() error {
 		return bad("Drift must be in [0, 0.5), got %v", c.Drift)
 	case 2*c.RetryPeriod > c.RenewDeadline:
 		return bad("RetryPeriod (%v) must be at most half of RenewDeadline (%v)", c.RetryPeriod, c.RenewDeadline)
+	}
+	if c.Health != nil {
+		if err := c.Health.withDefaults().validate(); err != nil {
+			return bad("%v", err)
+		}
 	}
 	hold := time.Duration(float64(c.RenewDeadline+c.Grace) * (1 + c.Drift))
 	wait := time.Duration(float64(c.LeaseDuration) * (1 - c.Drift))

@@ -22,6 +22,9 @@ type standing struct {
 	retryAt time.Time
 	// withdrawn: this candidate never campaigns again.
 	withdrawn bool
+	// unhealthy, when set, says why this candidate's work is unhealthy: it
+	// does not campaign (Config.Health).
+	unhealthy string
 }
 
 // decision is the outcome of decide.
@@ -58,10 +61,14 @@ type decision struct {
 //     renewal's answer was lost, say);
 //   - a candidate that resigned holds back until c.holdUntil, unless the
 //     lease was handed to it; one whose last acquisition failed waits until
-//     c.retryAt; a withdrawn one never takes.
+//     c.retryAt; a withdrawn one never takes, nor one whose work is
+//     unhealthy (until its health check passes again).
 func decide(o observation, now time.Time, c standing) decision {
-	if c.withdrawn {
+	switch {
+	case c.withdrawn:
 		return decision{state: StateHeldBack, reason: "withdrawn: this candidate no longer campaigns"}
+	case c.unhealthy != "":
+		return decision{state: StateHeldBack, reason: "unhealthy: " + c.unhealthy}
 	}
 	d := judge(o, now, c)
 	if !d.take {

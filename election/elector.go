@@ -27,6 +27,7 @@ type Elector struct {
 	instance string
 	log      *slog.Logger
 	tracker  *tracker
+	health   *healthGate // nil without Config.Health
 	hub      hub
 	withdraw chan struct{} // closed by Withdraw
 
@@ -54,6 +55,7 @@ func New(cfg Config) (*Elector, error) {
 	log := cfg.Logger.With("lease", cfg.Store.String(), "identity", cfg.Identity, "instance", instance)
 	e := &Elector{cfg: cfg, store: cfg.Store, clock: cfg.Clock, instance: instance, log: log,
 		tracker:  newTracker(cfg.Store, cfg.Clock, cfg.RetryPeriod, log, cfg.Metrics),
+		health:   newHealthGate(cfg.Health, cfg.Clock),
 		withdraw: make(chan struct{}),
 		phase:    phase{state: StateStarting, reason: "not running"}}
 	e.hub.last = statusOf(cfg.Store.String(), cfg.Identity, observation{}, e.phase, cfg.Clock.Now())
@@ -186,6 +188,10 @@ func (e *Elector) Run(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { e.publish(ctx) })
+	if e.health != nil {
+		e.cfg.Metrics.Healthy(false, "its health check has not passed yet")
+		wg.Go(func() { e.health.run(ctx, e.healthChanged) })
+	}
 
 	var hold time.Time // no campaign before, after a resignation
 	for {
@@ -212,6 +218,16 @@ func (e *Elector) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// healthChanged reports a change of the health verdict.
+func (e *Elector) healthChanged(healthy bool, why string) {
+	if healthy {
+		e.log.Info("the workload is healthy again: campaigning")
+	} else {
+		e.log.Warn("the workload is unhealthy: not campaigning, and stepping down if leading", "reason", why)
+	}
+	e.cfg.Metrics.Healthy(healthy, why)
 }
 
 // callTimeout bounds each request to the store.

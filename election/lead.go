@@ -20,6 +20,8 @@ const overrunSlack = 100 * time.Millisecond
 // releases the lease unless it was lost. resigned reports a voluntary end
 // after which the candidate should let others go first.
 func (e *Elector) lead(ctx context.Context, stopped <-chan error, t *Term, mine store.Record) (resigned bool, fatal error) {
+	e.health.setLeading(true)
+	defer e.health.setLeading(false)
 	e.setPhase(phase{state: StateLeading, reason: "this candidate holds the lease", term: t})
 	e.log.Info("started leading", "token", t.Token())
 
@@ -40,6 +42,7 @@ func (e *Elector) lead(ctx context.Context, stopped <-chan error, t *Term, mine 
 	renew := e.clock.NewTimer(0)
 	defer renew.Stop()
 	reread := false
+	healthCh := e.health.watch()
 	checkRequests := func(rec store.Record) {
 		switch {
 		case rec.TransferTo != "":
@@ -62,6 +65,12 @@ loop:
 		case <-e.withdraw:
 			t.end(ErrWithdrawn)
 			break loop
+		case <-healthCh:
+			healthCh = e.health.watch() // before the verdict is read: no change is missed
+			if healthy, why := e.health.verdict(); !healthy {
+				t.end(fmt.Errorf("%w: %s", ErrUnhealthy, why))
+				break loop
+			}
 		case err := <-stopped:
 			// The tracker stopped for good (a refused read): this leader
 			// would no longer see requests or changes.

@@ -24,6 +24,9 @@ type Metrics interface {
 	// (err says why; nil when a watch simply ended). While no watch runs,
 	// the record is polled every retry period.
 	Watching(watching bool, err error)
+	// Healthy is called when the verdict of Config.Health changes: false,
+	// with the reason, when the candidate stops campaigning for it.
+	Healthy(healthy bool, reason string)
 }
 
 type nopMetrics struct{}
@@ -33,3 +36,4 @@ func (nopMetrics) Acquired(int64, time.Duration) {}
 func (nopMetrics) Renewed(time.Duration, error)  {}
 func (nopMetrics) HolderChanged(string, int64)   {}
 func (nopMetrics) Watching(bool, error)          {}
+func (nopMetrics) Healthy(bool, string)          {}

@@ -67,8 +67,8 @@ func (t *Term) Context() context.Context { return t.ctx }
 func (t *Term) Done() <-chan struct{} { return t.ctx.Done() }
 
 // Err is nil while the term lasts, then says why it ended: ErrLeaseLost,
-// ErrRenewDeadline, ErrResigned, ErrStopped, ErrWithdrawn or a
-// *TransferError.
+// ErrRenewDeadline, ErrResigned, ErrStopped, ErrWithdrawn, ErrUnhealthy
+// (wrapped) or a *TransferError.
 func (t *Term) Err() error {
 	if t.ctx.Err() == nil {
 		return nil

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/incumbent-io/incumbent/election"
 	"github.com/incumbent-io/incumbent/internal/podevents"
 	"github.com/incumbent-io/incumbent/internal/rbac"
 )
@@ -35,10 +37,32 @@ var eventsMode = mode{
 			return part{}, usage(err)
 		}
 		return part{duty: rec, background: func(ctx context.Context) {
-			<-ctx.Done()
+			healthEvents(ctx, env.elector, rec)
 			wctx, cancel := context.WithTimeout(context.Background(), eventsDrain)
 			defer cancel()
 			rec.Wait(wctx)
 		}}, nil
 	},
+}
+
+// healthEvents records an event each time the workload's health check
+// pauses or resumes candidacy, until ctx ends.
+func healthEvents(ctx context.Context, e *election.Elector, rec *podevents.Recorder) {
+	statuses, cancel := e.Subscribe()
+	defer cancel()
+	paused := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-statuses:
+			// Paused by a failing check, not by one that has not passed yet
+			// (every start begins so).
+			unhealthy := s.State == election.StateHeldBack && strings.HasPrefix(s.Reason, "unhealthy: its health check fails")
+			if unhealthy != paused {
+				paused = unhealthy
+				rec.Health(!unhealthy, strings.TrimPrefix(s.Reason, "unhealthy: "))
+			}
+		}
+	}
 }

@@ -32,6 +32,9 @@ type mode struct {
 	// rbac adds the permissions the mode needs (Kubernetes only); nil when
 	// it needs none beyond the lease's.
 	rbac func(r *rbac.Options)
+	// configure adds the mode's settings to the election's configuration,
+	// before the elector is made; nil when it has none.
+	configure func(o *runOptions, cfg *election.Config)
 	// build makes the mode's part of the sidecar. It makes no network call.
 	build func(o *runOptions, env *modeEnv) (part, error)
 }
@@ -69,5 +72,5 @@ type part struct {
 // API's comes last, since it opens its ports at once, so that an invalid
 // invocation fails before anything listens.
 func runModes() []mode {
-	return []mode{leaderPortMode, execMode, podLabelMode, eventsMode, statusAPIMode}
+	return []mode{healthMode, leaderPortMode, execMode, podLabelMode, eventsMode, statusAPIMode}
 }

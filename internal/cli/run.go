@@ -43,6 +43,14 @@ type runOptions struct {
 	labelPod    bool
 	events      bool
 
+	healthURL       string
+	healthExec      string
+	healthPeriod    time.Duration
+	healthTimeout   time.Duration
+	healthFailures  int
+	healthSuccesses int
+	health          *election.Health
+
 	startup *statusapi.Startup // what startup waits for, as the status API reports it
 }
 
@@ -178,6 +186,11 @@ func (o *runOptions) run(ctx context.Context) error {
 	sc := &sidecar.Sidecar{Logger: log}
 	env := &modeEnv{log: log, store: st, metrics: m, stop: sc.Stop, kube: o.kubeClient()}
 	cfg.Store, cfg.Logger, cfg.Metrics = st, log, m
+	for _, md := range runModes() {
+		if md.on(o) && md.configure != nil {
+			md.configure(o, &cfg)
+		}
+	}
 
 	// The elector exists before the modes are built (they report on it);
 	// their duties are bound to it through lead.
@@ -223,7 +236,7 @@ func (o *runOptions) run(ctx context.Context) error {
 	log.Info("incumbent starting", "lease", st.String(), "identity", o.identity, "instance", el.Instance(),
 		"version", version(o.env.Version), "lease_duration", o.leaseDuration, "renew_deadline", o.renewDeadline,
 		"retry_period", o.retryPeriod, "grace", o.grace, "command", o.command, "leader_addr", o.leaderAddr,
-		"label_pod", o.labelPod, "events", o.events, "await_app", o.awaitApp)
+		"label_pod", o.labelPod, "events", o.events, "await_app", o.awaitApp, "health_check", o.healthSummary())
 	code, err := sc.Run(ctx)
 	switch {
 	case err != nil && (errors.Is(err, store.ErrPermission) || isMissingPermission(err)):

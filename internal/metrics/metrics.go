@@ -32,6 +32,7 @@ type Metrics struct {
 	renewFailures prometheus.Counter
 	watching      prometheus.Gauge
 	watchFailures *prometheus.CounterVec
+	healthy       prometheus.Gauge
 
 	mu          sync.Mutex
 	holder      string // last holder reported
@@ -90,12 +91,17 @@ func New(lease string) *Metrics {
 	})), []string{"reason"})
 	m.watchFailures.WithLabelValues("forbidden")
 	m.watchFailures.WithLabelValues("error")
+	m.healthy = prometheus.NewGauge(prometheus.GaugeOpts(f(prometheus.Opts{
+		Name: "incumbent_workload_healthy",
+		Help: "1 while the workload's health check passes (or none is configured), 0 while it fails and the candidate holds back.",
+	})))
+	m.healthy.Set(1)
 	leaderSeconds := prometheus.NewCounterFunc(prometheus.CounterOpts(f(prometheus.Opts{
 		Name: "incumbent_leader_seconds_total",
 		Help: "Seconds this candidate has spent leading, including the current term.",
 	})), m.leaderSeconds)
 	reg.MustRegister(m.isLeader, m.terms, m.holderChanges, m.observedTerm, m.acquire, m.renew,
-		m.renewFailures, m.watching, m.watchFailures, leaderSeconds,
+		m.renewFailures, m.watching, m.watchFailures, m.healthy, leaderSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -148,6 +154,15 @@ func (m *Metrics) HolderChanged(holder string, term int64) {
 		m.holderChanges.Inc()
 	}
 	m.observedTerm.Set(float64(term))
+}
+
+// Healthy implements election.Metrics.
+func (m *Metrics) Healthy(healthy bool, reason string) {
+	if healthy {
+		m.healthy.Set(1)
+	} else {
+		m.healthy.Set(0)
+	}
 }
 
 // Watching implements election.Metrics.

@@ -30,6 +30,10 @@ import (
 const (
 	ReasonElected     = "LeaderElected"
 	ReasonSteppedDown = "LeaderSteppedDown"
+	// ReasonUnhealthy and ReasonHealthy mark where the workload's health
+	// check (run --health-url/--health-exec) stopped and resumed candidacy.
+	ReasonUnhealthy = "CandidacyPaused"
+	ReasonHealthy   = "CandidacyResumed"
 )
 
 const callTimeout = 5 * time.Second
@@ -97,6 +101,18 @@ func (r *Recorder) Lead(term *election.Term) {
 	}
 	r.record(typ, ReasonSteppedDown,
 		fmt.Sprintf("%s stepped down as leader of lease %s, term %d: %v", term.Identity(), r.opts.Lease, term.Token(), cause))
+}
+
+// Health records that the workload's health check paused candidacy (with
+// why), or resumed it.
+func (r *Recorder) Health(healthy bool, reason string) {
+	if healthy {
+		r.record(corev1.EventTypeNormal, ReasonHealthy,
+			fmt.Sprintf("the workload is healthy again: campaigning for lease %s", r.opts.Lease))
+		return
+	}
+	r.record(corev1.EventTypeWarning, ReasonUnhealthy,
+		fmt.Sprintf("not campaigning for lease %s: %s", r.opts.Lease, reason))
 }
 
 // Wait blocks until the events in flight are written or ctx ends.
