@@ -2,7 +2,9 @@ package election_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/incumbent-io/incumbent/election"
@@ -54,4 +56,43 @@ func ExampleConfig_Validate() {
 	fmt.Println(err)
 	// Output:
 	// invalid election config: (RenewDeadline + Grace)*(1+Drift) (12.12s) must be less than LeaseDuration*(1-Drift) (9.9s): with RenewDeadline 8s, Grace 4s, Drift 0.01, LeaseDuration must exceed 12.242s
+}
+
+// A candidate whose workload is unhealthy does not campaign, and a leader
+// whose check keeps failing steps down (Config.Health).
+func ExampleHealth() {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var broken atomic.Bool // stands for the workload's own health endpoint
+	e, err := election.New(election.Config{
+		Store:    memory.New("example-health"),
+		Identity: "replica-a",
+		Health: &election.Health{
+			Check: func(ctx context.Context) error {
+				if broken.Load() {
+					return errors.New("database unreachable")
+				}
+				return nil
+			},
+			Period: 10 * time.Millisecond, Timeout: 5 * time.Millisecond,
+			FailureThreshold: 1, SuccessThreshold: 1,
+		},
+		Lead: func(term *election.Term) {
+			fmt.Println("leading")
+			broken.Store(true) // the workload breaks
+			<-term.Done()
+			fmt.Println("stepped down:", errors.Is(term.Err(), election.ErrUnhealthy))
+			stop()
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := e.Run(ctx); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// leading
+	// stepped down: true
 }
