@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/incumbent-io/incumbent/store"
 	"github.com/incumbent-io/incumbent/store/etcd"
@@ -72,7 +74,10 @@ func openFile(ctx context.Context, c *common) (store.Store, error) {
 		return nil, usage(err)
 	}
 	st, err := file.New(dir, c.lease)
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrPermission):
+		return nil, permissionDenied(err)
+	case err != nil:
 		return nil, usage(err)
 	}
 	return st, nil
@@ -84,14 +89,87 @@ func openEtcd(ctx context.Context, c *common) (store.Store, error) {
 	if len(c.etcd.Endpoints) == 0 {
 		return nil, usagef("--backend etcd needs --etcd-endpoints (or INCUMBENT_ETCD_ENDPOINTS)")
 	}
-	client, err := etcd.NewClient(c.etcd)
-	if err != nil {
-		return nil, usage(err)
+	open := func() (store.Store, error) {
+		client, err := etcd.NewClient(c.etcd)
+		if err != nil {
+			return nil, err
+		}
+		st, err := etcd.New(client, c.etcdPrefix, c.lease)
+		if err != nil {
+			client.Close()
+			return nil, err
+		}
+		return st, nil
 	}
-	st, err := etcd.New(client, c.etcdPrefix, c.lease)
-	if err != nil {
-		client.Close()
+	st, err := open()
+	switch {
+	case errors.Is(err, etcd.ErrUnreachable):
+		// A client that logs in needs an answer to be made: open it when
+		// etcd answers, as startup waits for it.
+		return &lazyStore{name: "etcd key " + c.etcdPrefix + "/" + c.lease, open: open}, nil
+	case errors.Is(err, store.ErrPermission):
+		return nil, permissionDenied(err)
+	case err != nil:
 		return nil, usage(err)
 	}
 	return st, nil
 }
+
+// lazyStore opens its store on first use, and again at each use until that
+// works; until then every call fails with the reason. It is for stores whose
+// client needs its server to answer to be made.
+type lazyStore struct {
+	name string
+	open func() (store.Store, error)
+
+	mu sync.Mutex
+	st store.Store
+}
+
+func (l *lazyStore) store() (store.Store, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.st != nil {
+		return l.st, nil
+	}
+	st, err := l.open()
+	if err != nil {
+		return nil, err
+	}
+	l.st = st
+	return st, nil
+}
+
+func (l *lazyStore) Get(ctx context.Context) (store.Record, error) {
+	st, err := l.store()
+	if err != nil {
+		return store.Record{}, err
+	}
+	return st.Get(ctx)
+}
+
+func (l *lazyStore) Create(ctx context.Context, rec store.Record) (store.Record, error) {
+	st, err := l.store()
+	if err != nil {
+		return store.Record{}, err
+	}
+	return st.Create(ctx, rec)
+}
+
+func (l *lazyStore) Update(ctx context.Context, rec store.Record) (store.Record, error) {
+	st, err := l.store()
+	if err != nil {
+		return store.Record{}, err
+	}
+	return st.Update(ctx, rec)
+}
+
+func (l *lazyStore) Watch(ctx context.Context, after string) (<-chan store.Event, error) {
+	st, err := l.store()
+	if err != nil {
+		return nil, err
+	}
+	return st.Watch(ctx, after)
+}
+
+func (l *lazyStore) String() string { return l.name }

@@ -67,6 +67,11 @@ type Env struct {
 	// DefaultTerminationLog.
 	TerminationLog string
 
+	// terminationMessages: a fatal error is also the container's
+	// termination message. Only `run` sets it: it is what a container runs
+	// (a preStop hook's withdraw must not leave a false one).
+	terminationMessages bool
+
 	log invocationLog // set by the command that builds its logger
 }
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,5 +175,68 @@ func TestReleaseWaitsForTheTermToChange(t *testing.T) {
 	e, out, _ := fakeEnv(t, nil, "release", "--backend", "file", "--file-dir", dir, "--lease", "db", "--wait", "1s")
 	if code := Main(context.Background(), *e); code == ExitOK {
 		t.Errorf("release --wait returned OK while nobody released: %s", out)
+	}
+}
+
+// Without an endpoint, no application can learn of leadership: nothing is
+// waited for at a term's end.
+func TestAwaitAppNeedsAnEndpoint(t *testing.T) {
+	e, _, _ := fakeEnv(t, nil)
+	e.defaults()
+	o := &runOptions{common: common{env: e, be: backends()[0]}, leaseDuration: time.Second, renewDeadline: time.Second,
+		retryPeriod: time.Second, grace: time.Second, onChildExit: "release"}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if o.awaitApp {
+		t.Error("--await-app is on with neither --http-addr nor --control-addr")
+	}
+}
+
+// A Unix control socket that another process serves is not taken over; one
+// left over by a process that exited is.
+func TestControlSocketIsNotStolen(t *testing.T) {
+	path := "unix:" + filepath.Join(t.TempDir(), "control.sock")
+	first, err := listenControl(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ln, err := listenControl(path); err == nil {
+		ln.Close()
+		t.Fatal("a second sidecar took over a served control socket")
+	} else if !strings.Contains(err.Error(), "served by another process") {
+		t.Errorf("error %v; want it to say another process serves it", err)
+	}
+	first.(*net.UnixListener).SetUnlinkOnClose(false)
+	first.Close() // as a killed process leaves it
+	again, err := listenControl(path)
+	if err != nil {
+		t.Fatalf("a left-over socket was not replaced: %v", err)
+	}
+	again.Close()
+}
+
+// Only run's fatal errors become the container's termination message: a
+// failing preStop hook's withdraw must not leave a false one.
+func TestOnlyRunWritesTheTerminationMessage(t *testing.T) {
+	for _, c := range []struct {
+		args  []string
+		wrote bool
+	}{
+		{[]string{"withdraw", "--control-addr=127.0.0.1:1", "--timeout=1s"}, false},
+		{[]string{"run", "--backend=file", "--file-dir=/proc/no-such-dir", "--lease=x"}, true},
+	} {
+		e, _, _ := fakeEnv(t, nil, c.args...)
+		e.TerminationLog = filepath.Join(t.TempDir(), "termination-log")
+		if err := os.WriteFile(e.TerminationLog, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code := Main(context.Background(), *e); code == ExitOK {
+			t.Fatalf("%v: exit 0", c.args)
+		}
+		b, _ := os.ReadFile(e.TerminationLog)
+		if (len(b) > 0) != c.wrote {
+			t.Errorf("%v: termination message %q; want written %v", c.args, b, c.wrote)
+		}
 	}
 }

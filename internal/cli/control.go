@@ -42,15 +42,31 @@ func checkControlAddr(addr string) error {
 }
 
 // listenControl listens on a checked control address. A Unix socket left
-// over by an earlier run is replaced.
+// over by an earlier run is replaced, but not one another process still
+// serves. The socket is made readable and writable by everyone who can
+// reach its folder (an application container may run as another user): put
+// it in a folder only the pod's containers share.
 func listenControl(addr string) (net.Listener, error) {
-	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
-		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			_ = os.Remove(path)
-		}
-		return net.Listen("unix", path)
+	path, ok := strings.CutPrefix(addr, "unix:")
+	if !ok {
+		return net.Listen("tcp", addr)
 	}
-	return net.Listen("tcp", addr)
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s is served by another process", path)
+		}
+		_ = os.Remove(path) // nobody answers: left over
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("make %s reachable: %w", path, err)
+	}
+	return ln, nil
 }
 
 // controlClient returns an HTTP client for the control endpoint at addr,

@@ -28,13 +28,18 @@ func usage(err error) error { return &exitError{code: ExitUsage, err: err} }
 
 func usagef(format string, args ...any) error { return usage(fmt.Errorf(format, args...)) }
 
-// failure marks err as a run-time failure: exit code 1. A usage error
-// passes through unchanged.
+// failure marks err as a run-time failure: exit code 1. An error that
+// already carries an exit code (a usage error, a refused permission), even
+// wrapped, keeps it.
 func failure(err error) error {
 	if err == nil {
 		return nil
 	}
-	if ex, ok := err.(*exitError); ok {
+	var ex *exitError
+	if errors.As(err, &ex) {
+		if ex.err != nil && ex.err.Error() != err.Error() {
+			return &exitError{code: ex.code, err: err}
+		}
 		return ex
 	}
 	return &exitError{code: ExitFailure, err: err}

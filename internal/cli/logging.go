@@ -71,7 +71,7 @@ const terminationMessageLimit = 4096
 // writes only into a file that exists: the kubelet creates it in every
 // container; elsewhere nothing is written.
 func (e *Env) terminationMessage(err error, code int) {
-	if e.TerminationLog == "" {
+	if e.TerminationLog == "" || !e.terminationMessages {
 		return
 	}
 	if _, serr := os.Stat(e.TerminationLog); serr != nil {

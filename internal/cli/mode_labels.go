@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/spf13/pflag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,13 +39,18 @@ var podLabelMode = mode{
 		return part{
 			duty: l,
 			background: func(ctx context.Context) {
-				go followWhenOthersLead(ctx, env.elector, l)
+				var wg sync.WaitGroup
+				wg.Go(func() { followWhenOthersLead(ctx, env.elector, l) })
 				l.Run(ctx)
+				wg.Wait()
 			},
 			preflight: func(ctx context.Context) error {
 				err := l.Check(ctx)
-				if apierrors.IsNotFound(errors.Unwrap(err)) || apierrors.IsNotFound(err) {
+				switch {
+				case apierrors.IsNotFound(err):
 					return usagef("--label-pod: %v: set POD_NAME from the downward API (or --pod) to this pod's name", err)
+				case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
+					return permissionDenied(fmt.Errorf("--label-pod: %w", err))
 				}
 				return err
 			},
@@ -52,8 +59,9 @@ var podLabelMode = mode{
 }
 
 // followWhenOthersLead labels the pod follower the first time the candidate
-// is known not to be about to lead: another one holds the lease, or this one
-// holds back.
+// is known not to be about to lead: another one holds the lease, this one
+// holds back, or its acquisition failed (it may keep failing: the pod must
+// not stay unlabelled meanwhile).
 func followWhenOthersLead(ctx context.Context, e *election.Elector, l *podlabel.Labeler) {
 	statuses, cancel := e.Subscribe()
 	defer cancel()
@@ -62,7 +70,8 @@ func followWhenOthersLead(ctx context.Context, e *election.Elector, l *podlabel.
 		case <-ctx.Done():
 			return
 		case s := <-statuses:
-			if s.State == election.StateFollowing || s.State == election.StateHeldBack {
+			failing := s.State == election.StateCampaigning && strings.HasPrefix(s.Reason, "retrying after a failed acquisition")
+			if s.State == election.StateFollowing || s.State == election.StateHeldBack || failing {
 				l.Follow()
 				return
 			}

@@ -25,7 +25,7 @@ var statusAPIMode = mode{
 	name: "status API",
 	flags: func(fs *pflag.FlagSet, o *runOptions) {
 		fs.StringVar(&o.httpAddr, "http-addr", DefaultHTTPAddr, "address of the status API; empty to disable")
-		fs.StringVar(&o.controlAddr, "control-addr", DefaultControlAddr, "address of the control endpoint (acknowledgements, withdraw): a loopback address, or unix:PATH; empty to disable")
+		fs.StringVar(&o.controlAddr, "control-addr", "", "address of the control endpoint (acknowledgements, withdraw): a loopback address, or unix:PATH; empty to disable (default: "+DefaultControlAddr+" inside a pod, i.e. when KUBERNETES_SERVICE_HOST is set, else none, so that processes of one machine do not clash)")
 		fs.BoolVar(&o.awaitApp, "await-app", false, "hold the release of each term for --grace, or until the application says it stopped (POST /v1/stepped-down on --control-addr); default: on without a command, off with one (the child's exit is the signal)")
 	},
 	on: func(o *runOptions) bool { return o.httpAddr != "" || o.controlAddr != "" || o.awaitApp },
@@ -43,7 +43,9 @@ var statusAPIMode = mode{
 		}
 		switch {
 		case !o.awaitAppSet:
-			o.awaitApp = len(o.command) == 0
+			// Only an application that can learn of leadership can be
+			// waited for.
+			o.awaitApp = len(o.command) == 0 && (o.httpAddr != "" || o.controlAddr != "")
 		case o.awaitApp && len(o.command) > 0:
 			return usagef("--await-app is for an application beside the sidecar; with a command, the sidecar waits for the child itself")
 		}
@@ -53,7 +55,7 @@ var statusAPIMode = mode{
 		var p part
 		var grace *sidecar.AppGrace
 		if o.awaitApp {
-			grace = sidecar.NewAppGrace(o.grace, env.log)
+			grace = sidecar.NewAppGrace(o.grace, env.elector.Status, env.log)
 			p.duty = grace
 		}
 		if o.httpAddr != "" {
@@ -62,7 +64,7 @@ var statusAPIMode = mode{
 				return part{}, failuref("status API: %w", err)
 			}
 			h, err := statusapi.New(statusapi.Options{Source: env.elector, Lease: o.lease, Namespace: o.namespace,
-				Metrics: env.metrics.Handler(), Startup: o.startup, Logger: env.log})
+				Metrics: env.metrics.Handler(), Grace: o.grace, Startup: o.startup, Logger: env.log})
 			if err != nil {
 				ln.Close()
 				return part{}, failure(err)
@@ -76,10 +78,10 @@ var statusAPIMode = mode{
 				for _, s := range p.servers {
 					s.Listener.Close()
 				}
-				return part{}, failuref("control endpoint: %w", err)
+				return part{}, failuref("control endpoint (--control-addr, INCUMBENT_CONTROL_ADDR): %w; give each sidecar sharing a network namespace its own address, or empty to disable", err)
 			}
 			opts := statusapi.ControlOptions{Source: env.elector, Lease: o.lease, Namespace: o.namespace,
-				Withdraw: env.elector.Withdraw, Logger: env.log}
+				Withdraw: env.elector.Withdraw, Pod: o.pod, Grace: o.grace, Startup: o.startup, Logger: env.log}
 			if grace != nil {
 				opts.Acknowledge = grace.Ack
 			}

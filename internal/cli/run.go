@@ -52,6 +52,7 @@ type runOptions struct {
 	health          *election.Health
 
 	startup *statusapi.Startup // what startup waits for, as the status API reports it
+	warned  map[string]bool    // optional permissions reported missing
 }
 
 func newRunCmd(e *Env) *cobra.Command {
@@ -94,6 +95,10 @@ permission the store refuses (the message names it).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.command = args
 			o.awaitAppSet = cmd.Flags().Changed("await-app")
+			if !cmd.Flags().Changed("control-addr") && e.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+				o.controlAddr = DefaultControlAddr // inside a pod
+			}
+			e.terminationMessages = true // run is what a container runs
 			o.preflightTimeoutSet = cmd.Flags().Changed("preflight-timeout")
 			return o.run(cmd.Context())
 		},
@@ -238,11 +243,12 @@ func (o *runOptions) run(ctx context.Context) error {
 		"retry_period", o.retryPeriod, "grace", o.grace, "command", o.command, "leader_addr", o.leaderAddr,
 		"label_pod", o.labelPod, "events", o.events, "await_app", o.awaitApp, "health_check", o.healthSummary())
 	code, err := sc.Run(ctx)
+	var se *sidecar.StartupError
 	switch {
 	case err != nil && (errors.Is(err, store.ErrPermission) || isMissingPermission(err)):
 		return permissionDenied(err)
-	case errors.Is(err, sidecar.ErrStartup):
-		return failure(errors.Unwrap(err))
+	case errors.As(err, &se):
+		return failure(se.Err) // a usage error inside keeps its exit code 2
 	case err != nil:
 		return failure(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/incumbent-io/incumbent/internal/kubeclient"
@@ -11,12 +12,14 @@ import (
 	"github.com/incumbent-io/incumbent/store"
 )
 
-// Startup checks: each attempt's bound, and the backoff between attempts
-// while the store does not answer.
+// Startup checks: each check's bound, the backoff between attempts while
+// the store does not answer, and after how many attempts the waiting is
+// logged as an error (it may need someone: a TLS error, a firewall).
 const (
-	startupAttemptTimeout = 5 * time.Second
-	startupRetryMin       = 500 * time.Millisecond
-	startupRetryMax       = 30 * time.Second
+	startupStepTimeout = 5 * time.Second
+	startupRetryMin    = 500 * time.Millisecond
+	startupRetryMax    = 30 * time.Second
+	startupLoudAfter   = 5
 )
 
 // waitForStore runs the startup checks, once the status API serves: a read
@@ -47,11 +50,20 @@ func (o *runOptions) waitForStore(ctx context.Context, st store.Store, preflight
 			return nil
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, store.ErrPermission), errors.Is(err, rbac.ErrMissing), isUsage(err):
+		case errors.Is(err, store.ErrPermission), errors.Is(err, rbac.ErrMissing), hasExitCode(err):
 			return err
 		}
-		o.startup.Wait(fmt.Sprintf("waiting for %s: %v", what, err))
-		o.logger.Warn("waiting for "+what, "err", err, "attempt", attempt, "retry_in", delay)
+		reason := fmt.Sprintf("waiting for %s: %v", what, err)
+		level := slog.LevelWarn
+		switch {
+		case errors.Is(err, store.ErrMalformed):
+			reason = fmt.Sprintf("the lease record is malformed; fix or delete it (%s): %v", st, err)
+			level = slog.LevelError
+		case attempt >= startupLoudAfter:
+			level = slog.LevelError
+		}
+		o.startup.Wait(reason)
+		o.logger.Log(ctx, level, "waiting for "+what, "err", err, "attempt", attempt, "retry_in", delay)
 		timer := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -63,14 +75,25 @@ func (o *runOptions) waitForStore(ctx context.Context, st store.Store, preflight
 	}
 }
 
-// checkOnce makes one attempt at every startup check.
+// checkOnce makes one attempt at every startup check, each with its own
+// bound.
 func (o *runOptions) checkOnce(ctx context.Context, st store.Store, preflights []func(context.Context) error) error {
-	actx, cancel := context.WithTimeout(ctx, startupAttemptTimeout)
-	defer cancel()
-	if _, err := st.Get(actx); err != nil && !errors.Is(err, store.ErrNotFound) {
-		if actx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("no answer within %v: %w", startupAttemptTimeout, err)
+	step := func(f func(ctx context.Context) error) error {
+		sctx, cancel := context.WithTimeout(ctx, startupStepTimeout)
+		defer cancel()
+		err := f(sctx)
+		if err != nil && sctx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("no answer within %v: %w", startupStepTimeout, err)
 		}
+		return err
+	}
+	if err := step(func(ctx context.Context) error {
+		_, err := st.Get(ctx)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	}); err != nil {
 		return err
 	}
 	if o.be.kubernetes {
@@ -84,8 +107,20 @@ func (o *runOptions) checkOnce(ctx context.Context, st store.Store, preflights [
 				m.rbac(&ro)
 			}
 		}
-		optional, err := rbac.Check(actx, kc.SelfSubjectAccessReviews(), ro)
+		var optional []string
+		err = step(func(ctx context.Context) error {
+			var err error
+			optional, err = rbac.Check(ctx, kc.SelfSubjectAccessReviews(), ro)
+			return err
+		})
 		for _, p := range optional {
+			if o.warned[p] {
+				continue
+			}
+			if o.warned == nil {
+				o.warned = map[string]bool{}
+			}
+			o.warned[p] = true
 			o.logger.Warn("an optional permission is missing: the sidecar works without it, but slower (it polls the Lease instead of watching it); add it to the Role", "refused", p)
 		}
 		switch {
@@ -96,15 +131,16 @@ func (o *runOptions) checkOnce(ctx context.Context, st store.Store, preflights [
 		}
 	}
 	for _, check := range preflights {
-		if err := check(actx); err != nil {
+		if err := step(check); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// isUsage reports whether err marks a problem of the invocation.
-func isUsage(err error) bool {
+// hasExitCode reports whether err already says how the command ends (a
+// usage error, a refused permission): retrying cannot cure it.
+func hasExitCode(err error) bool {
 	var ex *exitError
-	return errors.As(err, &ex) && ex.code == ExitUsage
+	return errors.As(err, &ex)
 }

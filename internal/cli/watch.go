@@ -78,7 +78,7 @@ func (o *watchOptions) run(ctx context.Context, out io.Writer) error {
 
 func (o *watchOptions) print(out io.Writer, s election.Status) error {
 	if o.output == "json" {
-		b, err := json.Marshal(statusapi.ViewOf(s, o.lease, o.namespace))
+		b, err := json.Marshal(statusapi.ViewOf(s, o.lease, o.namespace, 0))
 		if err != nil {
 			return err
 		}

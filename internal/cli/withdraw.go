@@ -3,9 +3,13 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,14 +50,17 @@ hand-over no longer waits for the application's shutdown. It needs no permission
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.controlAddr, "control-addr", DefaultControlAddr, "the sidecar's --control-addr")
-	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for the step-down to finish")
+	fs.DurationVar(&o.timeout, "timeout", 25*time.Second, "how long to wait for the step-down to finish (below a pod's default terminationGracePeriodSeconds, 30s)")
 	annotateEnv(fs)
 	return cmd
 }
 
 func (o *withdrawOptions) run(ctx context.Context, out io.Writer) error {
-	if err := checkControlAddr(o.controlAddr); err != nil || o.controlAddr == "" {
-		return usagef("--control-addr: %v", err)
+	if o.controlAddr == "" {
+		return usagef("--control-addr is required (or INCUMBENT_CONTROL_ADDR): the sidecar's control endpoint")
+	}
+	if err := checkControlAddr(o.controlAddr); err != nil {
+		return usage(err)
 	}
 	if o.timeout <= 0 {
 		return usagef("--timeout must be positive, got %v", o.timeout)
@@ -61,7 +68,16 @@ func (o *withdrawOptions) run(ctx context.Context, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	client, base := controlClient(o.controlAddr, 10*time.Second)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/withdraw?reason=withdraw+command", nil)
+	q := url.Values{"reason": {"incumbent withdraw"}}
+	// The sidecar refuses a withdrawal meant for another one (several on one
+	// host network): name the pod and the lease when they are known.
+	if v := o.env.Getenv("POD_NAME"); v != "" {
+		q.Set("pod", v)
+	}
+	if v := o.env.Getenv("INCUMBENT_LEASE"); v != "" {
+		q.Set("lease", v)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/withdraw?"+q.Encode(), nil)
 	if err != nil {
 		return failure(err)
 	}
@@ -78,10 +94,15 @@ func (o *withdrawOptions) run(ctx context.Context, out io.Writer) error {
 	defer poll.Stop()
 	for {
 		v, err := o.status(ctx, client, base)
+		var ne *net.OpError
 		switch {
-		case err == nil && v.State != string(election.StateLeading) && v.State != string(election.StateSteppingDown):
+		case err == nil && (v.State == string(election.StateStopped) ||
+			(v.State == string(election.StateHeldBack) && strings.HasPrefix(v.Reason, "withdrawn"))):
 			fmt.Fprintf(out, "withdrawn: %s (%s)\n", v.State, v.Reason)
 			return nil
+		case errors.As(err, &ne) && ne.Op == "dial":
+			fmt.Fprintln(out, "withdrawn: the sidecar has exited")
+			return nil // it went away after accepting: nothing left to wait for
 		case ctx.Err() != nil:
 			return failuref("the step-down did not finish within %v (last: %v %v)", o.timeout, v.State, err)
 		}

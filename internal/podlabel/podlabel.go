@@ -106,9 +106,13 @@ func (l *Labeler) Check(ctx context.Context) error {
 func (l *Labeler) Follow() {
 	l.mu.Lock()
 	decided := l.role != ""
+	if !decided {
+		l.role, l.term = RoleFollower, nil
+		l.gen++
+	}
 	l.mu.Unlock()
 	if !decided {
-		l.want(RoleFollower, nil)
+		l.poke()
 	}
 }
 
@@ -125,6 +129,11 @@ func (l *Labeler) want(role string, term context.Context) {
 	l.role, l.term = role, term
 	l.gen++
 	l.mu.Unlock()
+	l.poke()
+}
+
+// poke wakes Run to apply the desired labels.
+func (l *Labeler) poke() {
 	select {
 	case l.kick <- struct{}{}:
 	default:

@@ -22,65 +22,82 @@ var ErrNoStepDown = errors.New("no step-down is under way: an acknowledgement on
 // term, or earlier once the application acknowledges that it has stopped
 // acting (Ack). Grace is the elector's own: the timing rule covers it.
 type AppGrace struct {
-	grace time.Duration
-	log   *slog.Logger
+	grace  time.Duration
+	status func() election.Status // the elector's: what the application is told
+	log    *slog.Logger
 
-	mu      sync.Mutex
-	current *stepDown // the step-down under way, if any
+	mu    sync.Mutex
+	acked map[int64]*ack // by token, for terms that ended
 }
 
-type stepDown struct {
-	token int64
-	ack   chan struct{}
-	once  sync.Once
+type ack struct {
+	done chan struct{}
+	once sync.Once
 }
 
-// NewAppGrace returns the duty; grace must be the elector's Grace.
-func NewAppGrace(grace time.Duration, log *slog.Logger) *AppGrace {
+// NewAppGrace returns the duty. grace must be the elector's Grace; status
+// is the elector's Status, by which acknowledgements are judged.
+func NewAppGrace(grace time.Duration, status func() election.Status, log *slog.Logger) *AppGrace {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &AppGrace{grace: grace, log: log}
+	return &AppGrace{grace: grace, status: status, log: log, acked: map[int64]*ack{}}
+}
+
+// ackOf returns the acknowledgement of the term with token, made on first
+// use.
+func (a *AppGrace) ackOf(token int64) *ack {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k, ok := a.acked[token]
+	if !ok {
+		k = &ack{done: make(chan struct{})}
+		a.acked[token] = k
+	}
+	return k
 }
 
 // Lead implements Duty: it waits for the term to end, then for the grace or
 // the application's acknowledgement.
 func (a *AppGrace) Lead(term *election.Term) {
 	<-term.Done()
-	s := &stepDown{token: term.Token(), ack: make(chan struct{})}
-	a.mu.Lock()
-	a.current = s
-	a.mu.Unlock()
+	token := term.Token()
+	k := a.ackOf(token)
 	defer func() {
 		a.mu.Lock()
-		a.current = nil
+		for t := range a.acked {
+			if t <= token { // this term's, and any an older one left
+				delete(a.acked, t)
+			}
+		}
 		a.mu.Unlock()
 	}()
 	a.log.Info("the term ended: the application has the grace to stop acting before the lease is released (POST /v1/stepped-down on the control endpoint releases it sooner)",
-		"token", s.token, "reason", term.Err(), "grace", a.grace)
+		"token", token, "reason", term.Err(), "grace", a.grace)
 	timer := time.NewTimer(a.grace)
 	defer timer.Stop()
 	select {
 	case <-timer.C:
-		a.log.Info("the application's grace is over", "token", s.token)
-	case <-s.ack:
+		a.log.Info("the application's grace is over", "token", token)
+	case <-k.done:
 	}
 }
 
 // Ack records that the application has stopped acting for the term whose
 // token is term (0: whichever step-down is under way), so that the lease is
-// released at once. It returns ErrNoStepDown, or an error naming the term
-// under way when another term is named.
+// released at once. It accepts only while the elector says it steps down,
+// which is what the application was told: it can shorten a step-down, never
+// start one. It returns ErrNoStepDown, or an error naming the term under way
+// when another term is named.
 func (a *AppGrace) Ack(term int64) error {
-	a.mu.Lock()
-	s := a.current
-	a.mu.Unlock()
+	s := a.status()
 	switch {
-	case s == nil:
+	case s.State != election.StateSteppingDown || s.Token == 0:
 		return ErrNoStepDown
-	case term != 0 && term != s.token:
-		return fmt.Errorf("the step-down under way is of term %d, not %d", s.token, term)
+	case term != 0 && term != s.Token:
+		return fmt.Errorf("the step-down under way is of term %d, not %d", s.Token, term)
 	}
-	s.once.Do(func() { close(s.ack) })
+	k := a.ackOf(s.Token)
+	k.once.Do(func() { close(k.done) })
 	return nil
 }

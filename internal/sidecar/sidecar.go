@@ -26,9 +26,12 @@ type Server struct {
 	Handler  http.Handler
 }
 
-// ErrStartup wraps what ended Run before its election began: an error of
-// Startup.
-var ErrStartup = errors.New("startup")
+// StartupError is what ended Run before its election began: the error of
+// Startup, as it is (its Unwrap gives it).
+type StartupError struct{ Err error }
+
+func (e *StartupError) Error() string { return e.Err.Error() }
+func (e *StartupError) Unwrap() error { return e.Err }
 
 // Elector is what Run drives: an *election.Elector.
 type Elector interface {
@@ -45,7 +48,7 @@ type Sidecar struct {
 	Servers []Server
 	// Startup, when set, runs once the servers serve and before anything
 	// else: it waits for what the election needs (its store, permissions).
-	// An error ends Run (wrapped in ErrStartup); so does ctx ending, cleanly.
+	// An error ends Run (as a *StartupError); so does ctx ending, cleanly.
 	Startup func(ctx context.Context) error
 	// Background loops run from before the elector starts until after it
 	// has returned (for example pod labelling, which must see the last
@@ -154,7 +157,7 @@ func (s *Sidecar) Run(ctx context.Context) (int, error) {
 		if err := s.Startup(ctx); err != nil || ctx.Err() != nil {
 			shutdown()
 			if err != nil && ctx.Err() == nil {
-				return 1, fmt.Errorf("%w: %w", ErrStartup, err)
+				return 1, &StartupError{Err: err}
 			}
 			log.Info("stopped before the election started", "cause", context.Cause(ctx))
 			return s.code(), nil

@@ -7,6 +7,9 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
+
+	"github.com/incumbent-io/incumbent/election"
 )
 
 // ControlOptions configure the control endpoint.
@@ -23,6 +26,13 @@ type ControlOptions struct {
 	Acknowledge func(term int64) error
 	// Withdraw is called by POST /v1/withdraw. Required.
 	Withdraw func()
+	// Pod is this sidecar's pod: a withdrawal that names another one
+	// (pod=...) is refused.
+	Pod string
+	// Grace bounds the View's validUntil (see Options.Grace).
+	Grace time.Duration
+	// Startup reports what startup waits for (see Options.Startup).
+	Startup *Startup
 	// Logger receives what the endpoint does. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -36,8 +46,9 @@ type ControlOptions struct {
 //	                                step-down under way releases the lease now instead of
 //	                                at the end of the grace. 200; 409 when no step-down (of
 //	                                term N) is under way: it never starts one.
-//	POST /v1/withdraw               the pod is terminating (a preStop hook): step down at
-//	                                once and never campaign again. 202.
+//	POST /v1/withdraw[?pod=P&lease=L] the pod is terminating (a preStop hook): step down at
+//	                                once and never campaign again. 202; 409 when P or L
+//	                                name another sidecar's pod or lease.
 //	GET  /v1/status                 the View, as on the status API.
 func NewControl(o ControlOptions) (http.Handler, error) {
 	if o.Source == nil || o.Withdraw == nil {
@@ -79,6 +90,15 @@ func (c *control) steppedDown(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *control) withdraw(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if pod := q.Get("pod"); pod != "" && c.opts.Pod != "" && pod != c.opts.Pod {
+		writeText(w, http.StatusConflict, fmt.Sprintf("this is the sidecar of pod %q, not of %q: is another sidecar on this address?\n", c.opts.Pod, pod))
+		return
+	}
+	if lease := q.Get("lease"); lease != "" && c.opts.Lease != "" && lease != c.opts.Lease {
+		writeText(w, http.StatusConflict, fmt.Sprintf("this sidecar campaigns for lease %q, not %q\n", c.opts.Lease, lease))
+		return
+	}
 	c.opts.Logger.Info("asked to withdraw (the pod is terminating?): stepping down at once, no more campaigns",
 		"reason", r.URL.Query().Get("reason"))
 	c.opts.Withdraw()
@@ -86,19 +106,29 @@ func (c *control) withdraw(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *control) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, ViewOf(c.opts.Source.Status(), c.opts.Lease, c.opts.Namespace))
+	v := ViewOf(c.opts.Source.Status(), c.opts.Lease, c.opts.Namespace, c.opts.Grace)
+	if reason, waiting := c.opts.Startup.Waiting(); waiting {
+		v.State, v.Reason = string(election.StateStarting), reason
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // loopbackOnly refuses requests from anywhere but loopback (a Unix socket's
-// peers are local by nature).
+// peers, whose address is empty or "@", are local by nature), and requests
+// a web browser sends on a page's behalf (they carry an Origin): a page
+// that a developer opens must not be able to post to it.
 func loopbackOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err == nil {
-			if ip := net.ParseIP(host); ip != nil && !ip.IsLoopback() {
+		if r.RemoteAddr != "" && r.RemoteAddr != "@" {
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 				writeText(w, http.StatusForbidden, "the control endpoint answers loopback only\n")
 				return
 			}
+		}
+		if r.Header.Get("Origin") != "" {
+			writeText(w, http.StatusForbidden, "the control endpoint does not answer web pages (the request has an Origin)\n")
+			return
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -45,6 +45,8 @@ type Options struct {
 	Namespace string
 	// Metrics serves /metrics; nil answers 404 there.
 	Metrics http.Handler
+	// Grace is the sidecar's --grace: it bounds the View's validUntil.
+	Grace time.Duration
 	// Startup, when set, says what the sidecar waits for before its
 	// election runs: while it waits, /healthz answers 200 saying so,
 	// /readyz 503, and the View's state is "starting" with that reason.
@@ -93,7 +95,7 @@ type handler struct {
 
 // view converts a status for the answers.
 func (h *handler) view(s election.Status) View {
-	v := ViewOf(s, h.opts.Lease, h.opts.Namespace)
+	v := ViewOf(s, h.opts.Lease, h.opts.Namespace, h.opts.Grace)
 	if reason, waiting := h.opts.Startup.Waiting(); waiting {
 		v.State, v.Reason = string(election.StateStarting), reason
 	}

@@ -256,3 +256,17 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		t.Error("New with a negative heartbeat succeeded")
 	}
 }
+
+// validUntil never promises more than the grace from now: a term that ends
+// early is handed over a grace after its end, whatever its deadline.
+func TestValidUntilIsBoundedByTheGrace(t *testing.T) {
+	s := election.Status{State: election.StateLeading, IsLeader: true, Deadline: time.Now().Add(time.Hour)}
+	v := ViewOf(s, "db", "ns", time.Second)
+	if v.ValidUntil == nil || v.ValidUntil.After(time.Now().Add(time.Second)) || *v.ValidForSeconds > 1 {
+		t.Errorf("validUntil %v (%v s) with a 1s grace and an hour left; want at most a second from now", v.ValidUntil, v.ValidForSeconds)
+	}
+	s.Deadline = time.Now().Add(100 * time.Millisecond)
+	if v := ViewOf(s, "db", "ns", time.Second); v.ValidUntil.After(s.Deadline) {
+		t.Errorf("validUntil %v after the term's deadline %v", v.ValidUntil, s.Deadline)
+	}
+}

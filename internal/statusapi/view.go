@@ -25,13 +25,18 @@ type View struct {
 	// false.
 	IsLeader bool `json:"isLeader"`
 	// Term is the fencing token of the holder's term: while this candidate
-	// leads, its own term's token; 0 while unknown. Pass it with every write
-	// to a resource that can refuse a lower one.
+	// leads or steps down, its own term's token; 0 while unknown. Pass it
+	// with every write to a resource that can refuse a lower one, and with
+	// the acknowledgement of a step-down (POST /v1/stepped-down?term=N).
 	Term int64 `json:"term"`
-	// ValidUntil, while this candidate leads, is the latest moment its term
-	// lasts unless renewed (this machine's clock); ValidForSeconds is the
-	// time left until then when the answer was made. An application that
-	// polls stops acting before it, even if it cannot reach the sidecar.
+	// ValidUntil, while this candidate leads, is how long the application
+	// may act on this answer (this machine's clock): the earlier of the
+	// term's end unless renewed and the grace from now, since a term that
+	// ends early (a release, a transfer, SIGTERM) is handed over a grace
+	// after its end. ValidForSeconds is the time left until then when the
+	// answer was made. An application that polls acts only until the
+	// validUntil of its latest answer, and so polls more often than the
+	// grace; it then stops in time even if it cannot reach the sidecar.
 	ValidUntil      *time.Time `json:"validUntil,omitempty"`
 	ValidForSeconds *float64   `json:"validForSeconds,omitempty"`
 	// StopBy, while this candidate steps down, is when the application
@@ -47,21 +52,29 @@ type View struct {
 	Known bool `json:"known"`
 }
 
-// ViewOf converts an election.Status, as of now.
-func ViewOf(s election.Status, lease, namespace string) View {
+// ViewOf converts an election.Status, as of now; grace is the sidecar's
+// --grace, which bounds ValidUntil (zero: no bound, for an observer).
+func ViewOf(s election.Status, lease, namespace string, grace time.Duration) View {
 	v := View{Lease: lease, Namespace: namespace, Identity: s.Identity, State: string(s.State), Reason: s.Reason,
 		Leader: s.Leader, IsLeader: s.IsLeader, Term: s.Term, LeaseDurationSeconds: s.LeaseDuration.Seconds(), Known: s.Known}
 	if !s.RenewedAt.IsZero() {
 		t := s.RenewedAt.UTC()
 		v.RenewedAt = &t
 	}
+	if s.State == election.StateSteppingDown && s.Token != 0 {
+		v.Term = s.Token
+	}
 	if !s.Deadline.IsZero() {
-		at := s.Deadline.UTC()
 		switch s.State {
 		case election.StateLeading:
-			left := max(0, time.Until(s.Deadline).Seconds())
+			until := s.Deadline
+			if now := time.Now(); grace > 0 && now.Add(grace).Before(until) {
+				until = now.Add(grace)
+			}
+			at, left := until.UTC(), max(0, time.Until(until).Seconds())
 			v.ValidUntil, v.ValidForSeconds = &at, &left
 		case election.StateSteppingDown:
+			at := s.Deadline.UTC()
 			v.StopBy = &at
 		}
 	}

@@ -65,6 +65,10 @@ type Config struct {
 	DialTimeout time.Duration
 }
 
+// ErrUnreachable is wrapped by NewClient's error when the cluster did not
+// answer in time (a login needs an answer): trying again later may work.
+var ErrUnreachable = errors.New("etcd is unreachable")
+
 // NewClient checks cfg and returns a client for the cluster, which the
 // caller closes. TLS is used when any endpoint is https:// or any of
 // CertFile, KeyFile and CAFile is given. Each error names the field or file
@@ -110,7 +114,7 @@ func NewClient(cfg Config) (*clientv3.Client, error) {
 		if isPermission(err) {
 			return nil, fmt.Errorf("etcd client: log in to %s as %q: %w: %w", strings.Join(cfg.Endpoints, ","), cfg.Username, store.ErrPermission, err)
 		}
-		return nil, fmt.Errorf("etcd client: connect to %s: %w", strings.Join(cfg.Endpoints, ","), err)
+		return nil, fmt.Errorf("etcd client: connect to %s: %w: %w", strings.Join(cfg.Endpoints, ","), ErrUnreachable, err)
 	}
 	return c, nil
 }

@@ -88,3 +88,30 @@ func httpGet(t *testing.T, url string) (int, string) {
 	}
 	return resp.StatusCode, string(b)
 }
+
+// A configuration error found at startup (the pod to label does not exist)
+// ends the sidecar with exit 2 and says what to fix; a refused permission
+// ends it with exit 3.
+func TestStartupErrorsExitWithTheirCode(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing pod", []string{"--label-pod", "--pod=no-such-pod"}, 2, "set POD_NAME from the downward API"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"run", "--kubeconfig=" + kubeconfig, "-n", "default", "--lease=startup-" + strings.ReplaceAll(c.name, " ", "-"),
+				"--identity=x", "--http-addr=", "--log-format=json"}, c.args...)
+			p := start(t, c.name, nil, args...)
+			if code := p.wait(); code != c.code {
+				t.Errorf("exit %d; want %d", code, c.code)
+			}
+			p.waitLog("the fatal error", func(l map[string]any) bool {
+				s, _ := l["err"].(string)
+				return l["msg"] == "incumbent failed" && strings.Contains(s, c.want)
+			})
+		})
+	}
+}
