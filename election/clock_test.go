@@ -161,17 +161,24 @@ func (c *bubbleCandidate) stop(t *testing.T) {
 // leads waits until c leads, for at most ten minutes of virtual time.
 func leads(t *testing.T, c *bubbleCandidate) election.Status {
 	t.Helper()
+	return stateOf(t, c, "a term", func(s election.Status) bool { return s.IsLeader })
+}
+
+// stateOf waits until c's status satisfies ok, for at most ten minutes of
+// virtual time.
+func stateOf(t *testing.T, c *bubbleCandidate, what string, ok func(election.Status) bool) election.Status {
+	t.Helper()
 	statuses, cancel := c.e.Subscribe()
 	defer cancel()
 	limit := time.After(10 * time.Minute)
 	for {
 		select {
 		case s := <-statuses:
-			if s.IsLeader {
+			if ok(s) {
 				return s
 			}
 		case <-limit:
-			t.Fatalf("%s did not lead within ten minutes (virtual): %+v", c.e.Status().Identity, c.e.Status())
+			t.Fatalf("%s: no status with %s within ten minutes (virtual): %+v", c.e.Status().Identity, what, c.e.Status())
 		}
 	}
 }

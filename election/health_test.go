@@ -54,24 +54,6 @@ func healthConfig(ms *memory.Store, id string, h *switchable, onlyLeading bool) 
 	return cfg
 }
 
-// stateOf waits (virtual time) until c's status satisfies ok.
-func stateOf(t *testing.T, c *bubbleCandidate, what string, ok func(election.Status) bool) election.Status {
-	t.Helper()
-	statuses, cancel := c.e.Subscribe()
-	defer cancel()
-	limit := time.After(10 * time.Minute)
-	for {
-		select {
-		case s := <-statuses:
-			if ok(s) {
-				return s
-			}
-		case <-limit:
-			t.Fatalf("%s: no status with %s within ten minutes (virtual): %+v", c.e.Status().Identity, what, c.e.Status())
-		}
-	}
-}
-
 // A leader whose check fails three times in a row steps down (its term ends
 // with ErrUnhealthy) within threshold × period; a healthy candidate takes
 // over; the unhealthy one holds back, saying why, and does not take the
