@@ -109,6 +109,7 @@ func TestStatusAPIAndWatch(t *testing.T) {
 		return v.Known && v.Leader == "api-a", jsonString(v)
 	})
 
+	b.waitLog("the follower naming who leads", func(l map[string]any) bool { return l["msg"] == "following" && l["leader"] == "api-a" })
 	va, vb := viewOf(t, aAddr), viewOf(t, bAddr)
 	if !va.IsLeader || vb.IsLeader || va.Leader != "api-a" || va.Lease != "api" || va.Namespace != "default" ||
 		va.Identity != "api-a" || vb.Identity != "api-b" || va.LeaseDurationSeconds != 3 || va.RenewedAt == nil {
