@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 
 	"github.com/incumbent-io/incumbent/internal/cli"
 	"github.com/incumbent-io/incumbent/internal/sidecar"
@@ -21,7 +22,9 @@ func main() {
 	// command in order instead of killing it; the context's cause names the
 	// signal.
 	ctx, stop := sidecar.NotifyShutdown(context.Background())
-	code := cli.Main(ctx, cli.Env{Args: os.Args[1:], Version: version, Revision: revision})
+	// Installed as kubectl-incumbent, it is a kubectl plugin (see
+	// cli.KubectlPlugin).
+	code := cli.Main(ctx, cli.Env{Args: os.Args[1:], Program: filepath.Base(os.Args[0]), Version: version, Revision: revision})
 	stop()
 	os.Exit(code)
 }

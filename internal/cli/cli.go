@@ -48,6 +48,9 @@ const ServiceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccou
 type Env struct {
 	// Args are the command-line arguments, without the program name.
 	Args []string
+	// Program is the base name the binary was run as. KubectlPlugin and
+	// KubectlComplete make it a kubectl plugin; empty means incumbent.
+	Program string
 	// Getenv reads the environment. Default os.Getenv.
 	Getenv func(string) string
 	// Stdout and Stderr receive output and logs. Default os.Stdout/os.Stderr.
@@ -101,7 +104,9 @@ func Main(ctx context.Context, e Env) int {
 	e.defaults()
 	defer e.closeLog()
 	root := newRoot(&e)
-	root.SetArgs(e.Args)
+	nameRoot(root, &e)
+	registerCompletions(root, &e)
+	root.SetArgs(e.args())
 	root.SetOut(e.Stdout)
 	root.SetErr(e.Stderr)
 	err := root.ExecuteContext(ctx)
@@ -145,7 +150,6 @@ Every flag can also be set through an environment variable named after it, e.g.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},
-		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error { return applyEnv(cmd, e.Getenv) },
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usage(err) })

@@ -29,6 +29,9 @@ type common struct {
 	logFormat  string
 	logLevel   string
 
+	kubeContext   string // --context
+	leaseOptional bool   // status without --lease lists every Lease
+
 	// resolved
 	rest   *rest.Config
 	kubeNS string // the kubeconfig context's namespace, when a kubeconfig is used
@@ -40,6 +43,7 @@ func (c *common) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.lease, "lease", "", "name of the lease (the election); required")
 	fs.StringVarP(&c.namespace, "namespace", "n", "", "namespace of the lease (default: POD_NAMESPACE, then the service-account namespace file, then the kubeconfig context)")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default: KUBECONFIG, then in-cluster config, then ~/.kube/config)")
+	fs.StringVar(&c.kubeContext, "context", "", "kubeconfig context to use (default: the kubeconfig's current context)")
 	fs.StringVar(&c.backend, "backend", "kubernetes", "where the lease lives: "+strings.Join(backendNames(), ", ")+" (file: processes of one machine, no server)")
 	fs.StringVar(&c.fileDir, "file-dir", "", "--backend file: the folder of the lease files (default: $XDG_STATE_HOME/incumbent, else ~/.local/state/incumbent)")
 	fs.StringSliceVar(&c.etcd.Endpoints, "etcd-endpoints", nil, "--backend etcd: comma-separated client URLs, e.g. https://10.0.0.1:2379")
@@ -70,7 +74,7 @@ func (c *common) setupLocal() error {
 		return usage(err)
 	}
 	c.logger = log
-	if c.lease == "" {
+	if c.lease == "" && !c.leaseOptional {
 		return usagef("--lease is required (or INCUMBENT_LEASE)")
 	}
 	be, err := findBackend(c.backend)
@@ -106,7 +110,7 @@ func (c *common) resolveKube() error {
 		loading = &clientcmd.ClientConfigLoadingRules{ExplicitPath: c.kubeconfig}
 	case getenv("KUBECONFIG") != "":
 		loading = &clientcmd.ClientConfigLoadingRules{Precedence: filepath.SplitList(getenv("KUBECONFIG"))}
-	case getenv("KUBERNETES_SERVICE_HOST") != "":
+	case getenv("KUBERNETES_SERVICE_HOST") != "" && c.kubeContext == "":
 		cfg, err := rest.InClusterConfig()
 		if err != nil {
 			return usagef("in-cluster Kubernetes config: %v", err)
@@ -121,7 +125,7 @@ func (c *common) resolveKube() error {
 		loading = &clientcmd.ClientConfigLoadingRules{ExplicitPath: path}
 	}
 	if loading != nil {
-		cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loading, &clientcmd.ConfigOverrides{})
+		cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loading, &clientcmd.ConfigOverrides{CurrentContext: c.kubeContext})
 		cfg, err := cc.ClientConfig()
 		if err != nil {
 			return usagef("kubeconfig: %v", err)

@@ -57,7 +57,7 @@ func (e *Env) fatal(err error, code int) {
 	}
 	fmt.Fprintf(e.Stderr, "incumbent: %v\n", err)
 	if code == ExitUsage {
-		fmt.Fprintln(e.Stderr, "Run 'incumbent --help' or 'incumbent <command> --help' for usage.")
+		fmt.Fprintf(e.Stderr, "Run '%[1]s --help' or '%[1]s <command> --help' for usage.\n", e.displayName())
 	}
 }
 

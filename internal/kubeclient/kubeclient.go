@@ -1,12 +1,13 @@
 // Package kubeclient is a minimal Kubernetes client for the few calls the
-// incumbent binary makes beside the Lease: pods (get, list, patch), events
-// (create) and self subject access reviews (create).
+// incumbent binary makes beside the Lease store: pods (get, list, patch),
+// events (create) and self subject access reviews (create); and, for the
+// operator commands and shell completion, leases and namespaces (list).
 //
 // It exists for the sidecar's footprint: client-go's typed clients import
 // k8s.io/client-go/kubernetes/scheme, which links and registers every API
 // group at startup (about 10 MB of resident memory for a process that uses
-// three resources). This package registers core/v1 and authorization/v1
-// only. Its methods have the signatures of the typed clients, so either can
+// three resources). This package registers core/v1, authorization/v1 and
+// coordination/v1 only. Its methods have the signatures of the typed clients, so either can
 // stand behind the small interfaces the other packages declare.
 package kubeclient
 
@@ -15,6 +16,7 @@ import (
 	"fmt"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -24,10 +26,12 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// Client talks to the core/v1 and authorization.k8s.io/v1 APIs.
+// Client talks to the core/v1, authorization.k8s.io/v1 and
+// coordination.k8s.io/v1 APIs.
 type Client struct {
 	core   *rest.RESTClient
 	authz  *rest.RESTClient
+	coord  *rest.RESTClient
 	params runtime.ParameterCodec
 }
 
@@ -43,6 +47,9 @@ func New(cfg *rest.Config) (*Client, error) {
 	}
 	if err := authorizationv1.AddToScheme(sch); err != nil {
 		return nil, fmt.Errorf("kubeclient: register authorization/v1: %w", err)
+	}
+	if err := coordinationv1.AddToScheme(sch); err != nil {
+		return nil, fmt.Errorf("kubeclient: register coordination/v1: %w", err)
 	}
 	codecs := serializer.NewCodecFactory(sch)
 	build := func(apiPath string, gv schema.GroupVersion) (*rest.RESTClient, error) {
@@ -63,7 +70,11 @@ func New(cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubeclient: authorization/v1 client: %w", err)
 	}
-	return &Client{core: core, authz: authz, params: runtime.NewParameterCodec(sch)}, nil
+	coord, err := build("/apis", coordinationv1.SchemeGroupVersion)
+	if err != nil {
+		return nil, fmt.Errorf("kubeclient: coordination/v1 client: %w", err)
+	}
+	return &Client{core: core, authz: authz, coord: coord, params: runtime.NewParameterCodec(sch)}, nil
 }
 
 // Pods returns the pods of a namespace.
@@ -71,6 +82,12 @@ func (c *Client) Pods(namespace string) *Pods { return &Pods{c: c, ns: namespace
 
 // Events returns the events of a namespace.
 func (c *Client) Events(namespace string) *Events { return &Events{c: c, ns: namespace} }
+
+// Leases returns the leases of a namespace; "" means every namespace.
+func (c *Client) Leases(namespace string) *Leases { return &Leases{c: c, ns: namespace} }
+
+// Namespaces returns the cluster's namespaces.
+func (c *Client) Namespaces() *Namespaces { return &Namespaces{c: c} }
 
 // SelfSubjectAccessReviews returns the access reviews of the caller.
 func (c *Client) SelfSubjectAccessReviews() *Reviews { return &Reviews{c: c} }
@@ -116,6 +133,31 @@ func (e *Events) Create(ctx context.Context, ev *corev1.Event, opts metav1.Creat
 	out := &corev1.Event{}
 	err := e.c.core.Post().Namespace(e.ns).Resource("events").
 		VersionedParams(&opts, e.c.params).Body(ev).Do(ctx).Into(out)
+	return out, err
+}
+
+// Leases is the leases of one namespace, or of all.
+type Leases struct {
+	c  *Client
+	ns string
+}
+
+// List lists leases.
+func (l *Leases) List(ctx context.Context, opts metav1.ListOptions) (*coordinationv1.LeaseList, error) {
+	out := &coordinationv1.LeaseList{}
+	err := l.c.coord.Get().Namespace(l.ns).Resource("leases").
+		VersionedParams(&opts, l.c.params).Do(ctx).Into(out)
+	return out, err
+}
+
+// Namespaces is the cluster's namespaces.
+type Namespaces struct{ c *Client }
+
+// List lists namespaces.
+func (n *Namespaces) List(ctx context.Context, opts metav1.ListOptions) (*corev1.NamespaceList, error) {
+	out := &corev1.NamespaceList{}
+	err := n.c.core.Get().Resource("namespaces").
+		VersionedParams(&opts, n.c.params).Do(ctx).Into(out)
 	return out, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -82,5 +83,49 @@ func TestCallsAgainstARealAPIServer(t *testing.T) {
 	}
 	if _, err := New(nil); err == nil {
 		t.Error("New(nil) succeeded")
+	}
+}
+
+// Leases list in one namespace and in all; namespaces list.
+func TestListLeasesAndNamespaces(t *testing.T) {
+	ctx := context.Background()
+	c, err := New(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"kc-leases-a", "kc-leases-b"} {
+		if err := c.core.Post().Resource("namespaces").Body(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}).Do(ctx).Error(); err != nil {
+			t.Fatal(err)
+		}
+		l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "kc-lease"}}
+		if err := c.coord.Post().Namespace(ns).Resource("leases").Body(l).Do(ctx).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one, err := c.Leases("kc-leases-a").List(ctx, metav1.ListOptions{})
+	if err != nil || len(one.Items) != 1 || one.Items[0].Namespace != "kc-leases-a" {
+		t.Fatalf("list in one namespace: %+v, %v", one, err)
+	}
+	all, err := c.Leases("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, l := range all.Items {
+		found[l.Namespace+"/"+l.Name] = true
+	}
+	if !found["kc-leases-a/kc-lease"] || !found["kc-leases-b/kc-lease"] {
+		t.Errorf("list in all namespaces lacks a lease: %v", found)
+	}
+	nss, err := c.Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, n := range nss.Items {
+		names[n.Name] = true
+	}
+	if !names["kc-leases-a"] || !names["default"] {
+		t.Errorf("namespaces: %v", names)
 	}
 }

@@ -37,7 +37,7 @@ func TestInvalidInvocationsExit2(t *testing.T) {
 		{"no credentials", nil, []string{"run", "--lease=x"}, "no Kubernetes credentials"},
 		{"bad kubeconfig", []string{"KUBECONFIG=/no/such/file"}, []string{"status", "--lease=x"}, "kubeconfig"},
 		{"transfer without target", nil, []string{"transfer", kc, "--lease=x"}, "--to is required"},
-		{"bad output", nil, []string{"status", kc, "--lease=x", "-o", "yaml"}, `invalid --output "yaml"`},
+		{"bad output", nil, []string{"status", kc, "--lease=x", "-o", "xml"}, `invalid --output "xml"`},
 		{"rbac incomplete", nil, []string{"rbac", "--lease=x"}, "--lease, --namespace and --service-account are required"},
 		{"labels need Kubernetes", nil, []string{"run", "--backend=file", "--lease=x", "--label-pod"}, `--label-pod works only with --backend kubernetes (the lease is in "file")`},
 		{"events need Kubernetes", nil, []string{"run", "--backend=file", "--lease=x", "--events"}, `--events works only with --backend kubernetes`},

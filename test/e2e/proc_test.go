@@ -223,7 +223,14 @@ func (p *proc) output() string {
 // stdout and stderr.
 func runCLI(t *testing.T, extraEnv []string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	return runProgram(t, bin, extraEnv, args...)
+}
+
+// runProgram is runCLI for the binary at path: a link to it under another
+// name, say.
+func runProgram(t *testing.T, path string, extraEnv []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(path, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + workDir, "GORACE=atexit_sleep_ms=0"}, extraEnv...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
