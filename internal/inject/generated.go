@@ -20,7 +20,8 @@ import (
 // rbacComment heads the RBAC objects.
 const rbacComment = `# incumbent's permissions, as "incumbent rbac" prints them. The sidecar
 # releases the lease with them when its pod terminates: delete them only
-# after the pods are gone (see "Removal" in docs/sidecar.md).`
+# after the pods are gone, as the label incumbent.io/removal=last says (see
+# "Removal" in docs/sidecar.md).`
 
 // rbacObjects returns the ServiceAccount (when it is inject's own), Role
 // and RoleBinding for a workload in namespace ns running as sa.
@@ -38,6 +39,7 @@ func (o *Options) rbacObjects(ns string, sa account) ([]*yaml.Node, error) {
 	for _, d := range docs {
 		n := d.node.Content[0]
 		o.mark(n)
+		last(n)
 		if o.RBAC == RBACKeep {
 			keep(n)
 		}
@@ -45,6 +47,18 @@ func (o *Options) rbacObjects(ns string, sa account) ([]*yaml.Node, error) {
 	}
 	out[0].HeadComment = rbacComment
 	return out, nil
+}
+
+// last labels an object incumbent.io/removal=last: the sidecar needs it
+// until its pod is gone.
+func last(n *yaml.Node) {
+	meta := get(n, "metadata")
+	l := get(meta, "labels")
+	if l == nil || l.Tag == "!!null" {
+		l = mapping()
+		set(meta, "labels", l, "")
+	}
+	set(l, RemovalLabel, str(RemoveLast), "")
 }
 
 // keep annotates an object helm.sh/resource-policy: keep.

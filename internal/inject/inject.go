@@ -88,6 +88,7 @@ func Inject(o Options, inputs ...Input) ([]byte, error) {
 		// A workload's own ServiceAccount, when the input has it, goes with
 		// the RBAC objects: the sidecar's release needs its token as much.
 		if own, ok := existing[key{"ServiceAccount", w.namespace(), sa.name}]; ok && !sa.own {
+			last(own.node)
 			switch o.RBAC {
 			case RBACOnly:
 				if first, err := once(w, own.node); err != nil {

@@ -85,6 +85,11 @@ const (
 	// an admission policy.
 	LeaseLabel = "incumbent.io/lease"
 	RoleLabel  = "incumbent.io/role"
+	// RemovalLabel marks what the sidecar still needs while its pod
+	// terminates (its ServiceAccount, Role and RoleBinding), with the value
+	// RemoveLast: delete them last, once the pods are gone.
+	RemovalLabel = "incumbent.io/removal"
+	RemoveLast   = "last"
 	// HelmKeep is Helm's annotation that uninstall leaves an object alone.
 	HelmKeep = "helm.sh/resource-policy"
 )

@@ -71,6 +71,14 @@ func TestRBACPlacement(t *testing.T) {
 					t.Errorf("--rbac=keep: %s is not labelled %s=%s, which the clean-up selects", name, LeaseLabel, tc.o.Lease)
 				}
 			}
+			// Whatever the placement, the objects the sidecar needs while its
+			// pod terminates are labelled to be removed last, and nothing else.
+			for _, obj := range objects(t, run(RBACInclude)) {
+				name := obj.GetKind() + "/" + obj.GetName()
+				if isLast := obj.GetLabels()[RemovalLabel] == RemoveLast; isLast != slices.Contains(tc.rbac, name) {
+					t.Errorf("%s labelled %s=%s: %v", name, RemovalLabel, RemoveLast, isLast)
+				}
+			}
 			// include: the RBAC objects come before the workload.
 			var order []string
 			for _, obj := range objects(t, run(RBACInclude)) {

@@ -206,20 +206,3 @@ func (o *Options) tokenVolume() (*yaml.Node, error) { return o.render("token", t
 
 // binVolume returns exec mode's volume for the binary.
 func (o *Options) binVolume() (*yaml.Node, error) { return o.render("bin", binVolumeTemplate) }
-
-// SidecarContainer returns the sidecar container inject adds for o, as the
-// API types have it.
-func SidecarContainer(o Options) (corev1.Container, error) {
-	var c corev1.Container
-	if err := o.complete(); err != nil {
-		return c, err
-	}
-	if o.Mode == Exec {
-		return c, fmt.Errorf("exec mode has no sidecar: the workload runs under incumbent in its own container")
-	}
-	n, err := o.sidecar()
-	if err != nil {
-		return c, err
-	}
-	return c, decodeStrict(n, &c)
-}
