@@ -169,7 +169,7 @@ func workloadKindOf(o *object) (wk workloadKind, ok bool, err error) {
 	}
 	if av := o.apiVersion(); av != wk.apiVersion {
 		g := group(av)
-		if g == group(wk.apiVersion) || g == "extensions" || (g == "apps" && wk.apiVersion == "v1") {
+		if g == group(wk.apiVersion) || (g == "extensions" && group(wk.apiVersion) == "apps") {
 			return wk, false, fmt.Errorf("%s: %s is %s, which inject does not know (Kubernetes serves %s): convert it first",
 				o.where(), o.ref(), av, wk.apiVersion)
 		}

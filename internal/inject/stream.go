@@ -124,6 +124,11 @@ func writeStream(w io.Writer, docs []*document) error {
 			for _, l := range strings.Split(d.comment, "\n") {
 				b.WriteString(l + "\n")
 			}
+			if i == len(docs)-1 {
+				// Ended, so that it is read as a document of its own again,
+				// not as the comment below the document before it.
+				b.WriteString("---\n")
+			}
 			continue
 		}
 		enc := yaml.NewEncoder(&b)
