@@ -143,7 +143,7 @@ func (opts *injectOptions) run(fs *pflag.FlagSet, args []string, out io.Writer) 
 		return failure(err)
 	}
 	if len(opts.namespaces) > 0 {
-		return usagef("-n is for --policy: inject writes each object in its manifest's namespace (or none, as the manifest has it)")
+		return usagef("-n (or INCUMBENT_NAMESPACE) is for --policy: inject writes each object in its manifest's namespace (or none, as the manifest has it)")
 	}
 	inputs, err := opts.read()
 	if err != nil {

@@ -111,7 +111,7 @@ func TestInjectCommand(t *testing.T) {
 		{"", []string{"--lease=web", "--policy"}, "--policy needs the namespaces"},
 		{"", []string{"--lease=web", "--policy", "-n", "prod", "-f", "x.yaml"}, "--policy reads no manifests"},
 		{"", []string{"--lease=web", "--policy", "-n", "prod", "--mode=exec"}, "--mode exec rewrites a container's command"},
-		{injectApp, []string{"--lease=web", "-n", "prod"}, "-n is for --policy"},
+		{injectApp, []string{"--lease=web", "-n", "prod"}, "-n (or INCUMBENT_NAMESPACE) is for --policy"},
 	} {
 		code, out, errb := runInject(t, c.stdin, c.args...)
 		if code != ExitUsage || !strings.Contains(errb, c.want) {
