@@ -1,7 +1,8 @@
 // Package examples generates the Kubernetes manifests in this folder: one
-// Deployment per sidecar mode, each preceded by the ServiceAccount, Role and
-// RoleBinding that `incumbent rbac` prints for it. The YAML files are
-// generated, never edited by hand:
+// application per sidecar mode, as `incumbent inject` writes it (the
+// ServiceAccount, Role and RoleBinding of `incumbent rbac`, the workload
+// with incumbent added, and in the label mode the leader Service and a
+// PodDisruptionBudget). The YAML files are generated, never edited by hand:
 //
 //	go generate ./deploy/examples
 //
@@ -11,15 +12,14 @@ package examples
 //go:generate go run ./gen
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
-	"text/template"
 
-	"github.com/incumbent-io/incumbent/internal/rbac"
+	"github.com/incumbent-io/incumbent/internal/inject"
 )
 
-// Image is the incumbent image the examples use.
+// Image is the incumbent image the examples use (the release renders them
+// on its own version's image, with Render).
 const Image = "ghcr.io/incumbent-io/incumbent:latest"
 
 // Namespace is where the examples go.
@@ -27,13 +27,10 @@ const Namespace = "default"
 
 // example is one manifest file.
 type example struct {
-	file     string
-	title    []string // header comment lines
-	lease    string
-	sa       string
-	labelPod bool
-	events   bool
-	body     string // text/template of the Deployment (and friends)
+	file  string
+	title []string // header comment lines; IMAGE stands for the image
+	app   string   // the application, before inject
+	o     inject.Options
 }
 
 func examples() []example {
@@ -47,19 +44,20 @@ func examples() []example {
 				"  GET http://127.0.0.1:4040/           -> {\"name\":\"<leader>\"} (contrib leader-elector compatible)",
 				"Every replica stays Ready; the application decides what to do as leader.",
 			},
-			lease: "status-api-demo", sa: "status-api-demo", body: statusAPIBody,
+			app: statusAPIApp, o: inject.Options{Lease: "status-api-demo", Mode: inject.Status},
 		},
 		{
 			file: "leader-port.yaml",
 			title: []string{
 				"Leader-only port: --leader-addr opens a port only while leading, and the",
-				"sidecar's readinessProbe targets it, so only the leader is Ready and a",
-				"Service routes only to it. Pitfalls (see docs/sidecar.md): the Deployment",
-				"shows 1/N ready, a rolling update waits for new pods that cannot become",
-				"Ready, and a PodDisruptionBudget counting ready pods blocks node drains.",
-				"Prefer labels.yaml.",
+				"sidecar's readinessProbe targets it (a native sidecar's readiness counts",
+				"toward the pod's), so only the leader is Ready and a Service routes only",
+				"to it. Pitfalls (see docs/sidecar.md): the Deployment shows 1/N ready, a",
+				"rolling update waits for new pods that cannot become Ready, and a",
+				"PodDisruptionBudget counting ready pods blocks node drains. Prefer",
+				"labels.yaml.",
 			},
-			lease: "leader-port-demo", sa: "leader-port-demo", body: leaderPortBody,
+			app: leaderPortApp, o: inject.Options{Lease: "leader-port-demo", Mode: inject.LeaderPort},
 		},
 		{
 			file: "exec.yaml",
@@ -68,10 +66,11 @@ func examples() []example {
 				"INCUMBENT_TERM (fencing token), INCUMBENT_IDENTITY and INCUMBENT_LEASE in",
 				"its environment. On step-down the child's process group gets SIGTERM, and",
 				"SIGKILL shortly before --grace ends; the lease is released only after the",
-				"child is gone. The application image must contain the incumbent binary:",
-				"  COPY --from=" + Image + " /incumbent /usr/local/bin/incumbent",
+				"child is gone. An init container copies /incumbent out of the image",
+				"IMAGE into an emptyDir, and the application's",
+				"container runs it from there: the application's image is unchanged.",
 			},
-			lease: "exec-demo", sa: "exec-demo", body: execBody,
+			app: execApp, o: inject.Options{Lease: "exec-demo", Mode: inject.Exec},
 		},
 		{
 			file: "labels.yaml",
@@ -81,16 +80,20 @@ func examples() []example {
 				"Every replica stays Ready, so rollouts and PodDisruptionBudgets work as",
 				"usual; a new leader also demotes a dead leader's stale label.",
 			},
-			lease: "labels-demo", sa: "labels-demo", labelPod: true, events: true, body: labelsBody,
+			app: labelsApp, o: inject.Options{Lease: "labels-demo", Mode: inject.Labels, Events: true},
 		},
 	}
 }
 
 // Files returns every example file's name and content.
-func Files() (map[string][]byte, error) {
+func Files() (map[string][]byte, error) { return Render(Image) }
+
+// Render returns every example file's name and content, on the given
+// incumbent image.
+func Render(image string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for _, ex := range examples() {
-		b, err := ex.render()
+		b, err := ex.render(image)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ex.file, err)
 		}
@@ -99,42 +102,26 @@ func Files() (map[string][]byte, error) {
 	return out, nil
 }
 
-func (ex example) render() ([]byte, error) {
-	var b bytes.Buffer
+func (ex example) render(image string) ([]byte, error) {
+	o := ex.o
+	o.Image = image
+	body, err := inject.Inject(o, inject.Input{Name: ex.file, Data: []byte(ex.app)})
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
 	b.WriteString("# Generated by go generate ./deploy/examples; do not edit.\n#\n")
 	for _, l := range ex.title {
-		b.WriteString(strings.TrimRight("# "+l, " ") + "\n")
+		b.WriteString(strings.TrimRight("# "+strings.ReplaceAll(l, "IMAGE", image), " ") + "\n")
 	}
-	b.WriteString("#\n")
-	args := []string{"incumbent rbac", "--lease", ex.lease, "-n", Namespace, "--service-account", ex.sa}
-	if ex.labelPod {
-		args = append(args, "--label-pod")
-	}
-	if ex.events {
-		args = append(args, "--events")
-	}
-	rb, err := rbac.YAML(rbac.Options{Lease: ex.lease, Namespace: Namespace, ServiceAccount: ex.sa,
-		LabelPod: ex.labelPod, Events: ex.events}, "RBAC: the output of "+strings.Join(args, " "))
-	if err != nil {
-		return nil, err
-	}
-	b.WriteString(rb)
+	args := "incumbent inject --lease " + o.Lease + " --mode " + string(o.Mode)
+	b.WriteString("#\n# The application, with incumbent added by: " + args + "\n")
+	b.WriteString("# Install: kubectl apply -f " + ex.file + "\n")
+	b.WriteString("# Remove: the workload first, waiting until its pods are gone, then the\n")
+	b.WriteString("# credentials its last leader releases the lease with (docs/sidecar.md):\n")
+	b.WriteString("#   kubectl delete -f " + ex.file + " -l " + inject.RemovalLabel + "!=" + inject.RemoveLast + " --cascade=foreground\n")
+	b.WriteString("#   kubectl delete -f " + ex.file + " -l " + inject.RemovalLabel + "=" + inject.RemoveLast + "\n")
 	b.WriteString("---\n")
-	t, err := template.New(ex.file).Delims("[[", "]]").Parse(ex.body)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.Execute(&b, map[string]any{"Lease": ex.lease, "SA": ex.sa, "Image": Image, "Namespace": Namespace,
-		"PodEnv": podEnv}); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	b.Write(body)
+	return []byte(b.String()), nil
 }
-
-// podEnv is the downward-API environment every incumbent container gets.
-const podEnv = `            - name: POD_NAME
-              valueFrom: {fieldRef: {fieldPath: metadata.name}}
-            - name: POD_NAMESPACE
-              valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
-            - name: POD_UID
-              valueFrom: {fieldRef: {fieldPath: metadata.uid}}`

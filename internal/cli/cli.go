@@ -53,6 +53,8 @@ type Env struct {
 	Program string
 	// Getenv reads the environment. Default os.Getenv.
 	Getenv func(string) string
+	// Stdin is read by inject. Default os.Stdin.
+	Stdin io.Reader
 	// Stdout and Stderr receive output and logs. Default os.Stdout/os.Stderr.
 	Stdout, Stderr io.Writer
 	// Version is printed by `incumbent version` (set at link time).
@@ -81,6 +83,9 @@ type Env struct {
 func (e *Env) defaults() {
 	if e.Getenv == nil {
 		e.Getenv = os.Getenv
+	}
+	if e.Stdin == nil {
+		e.Stdin = os.Stdin
 	}
 	if e.Stdout == nil {
 		e.Stdout = os.Stdout
@@ -154,7 +159,7 @@ Every flag can also be set through an environment variable named after it, e.g.
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usage(err) })
 	root.AddCommand(newRunCmd(e), newStatusCmd(e), newWatchCmd(e), newReleaseCmd(e), newTransferCmd(e),
-		newRBACCmd(e), newVersionCmd(e), newDemoCmd(e), newWithdrawCmd(e))
+		newRBACCmd(e), newVersionCmd(e), newDemoCmd(e), newWithdrawCmd(e), newInjectCmd(e), newCopyBinaryCmd(e))
 	return root
 }
 

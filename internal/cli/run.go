@@ -56,6 +56,12 @@ type runOptions struct {
 }
 
 func newRunCmd(e *Env) *cobra.Command {
+	cmd, _ := runCommand(e)
+	return cmd
+}
+
+// runCommand returns the run command and the options its flags set.
+func runCommand(e *Env) (*cobra.Command, *runOptions) {
 	o := &runOptions{common: common{env: e}, startup: &statusapi.Startup{}}
 	cmd := &cobra.Command{
 		Use:   "run --lease NAME [flags] [-- COMMAND [ARGS...]]",
@@ -117,11 +123,11 @@ permission the store refuses (the message names it).`,
 		m.flags(fs, o)
 	}
 	annotateEnv(fs)
-	return cmd
+	return cmd, o
 }
 
-// validate checks everything that needs no network, after setupLocal.
-func (o *runOptions) validate() error {
+// checkDurations checks that each timing flag is positive.
+func (o *runOptions) checkDurations() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -130,6 +136,27 @@ func (o *runOptions) validate() error {
 		if d.v <= 0 {
 			return usagef("%s must be positive, got %v", d.name, d.v)
 		}
+	}
+	return nil
+}
+
+// checkTimingRule checks the timing flags together against the election's
+// timing rules.
+func (o *runOptions) checkTimingRule() error {
+	// The store is a stand-in, only for Validate.
+	cfg := election.Config{Identity: "timing-check", Store: memory.New("timing-check"), LeaseDuration: o.leaseDuration,
+		RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod, Grace: o.grace}
+	if err := cfg.Validate(); err != nil {
+		return usagef("timing flags (--lease-duration %v, --renew-deadline %v, --retry-period %v, --grace %v): %v",
+			o.leaseDuration, o.renewDeadline, o.retryPeriod, o.grace, strings.TrimPrefix(err.Error(), election.ErrInvalidConfig.Error()+": "))
+	}
+	return nil
+}
+
+// validate checks everything that needs no network, after setupLocal.
+func (o *runOptions) validate() error {
+	if err := o.checkDurations(); err != nil {
+		return err
 	}
 	if len(o.command) == 0 && o.onChildExit != string(supervise.Release) {
 		return usagef("--on-child-exit is for a command given after --, and there is none")
@@ -170,15 +197,12 @@ func (o *runOptions) run(ctx context.Context) error {
 	if o.preflightTimeoutSet {
 		o.logger.Warn("--preflight-timeout has no effect any more: startup waits for the store, with backoff, until it answers")
 	}
+	// The timing rules first, before any connection is resolved.
+	if err := o.checkTimingRule(); err != nil {
+		return err
+	}
 	cfg := election.Config{Identity: o.identity, LeaseDuration: o.leaseDuration,
 		RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod, Grace: o.grace}
-	// The timing rules first, before any connection is resolved; the store
-	// is a stand-in, only for Validate.
-	cfg.Store = memory.New(o.lease)
-	if err := cfg.Validate(); err != nil {
-		return usagef("timing flags (--lease-duration %v, --renew-deadline %v, --retry-period %v, --grace %v): %v",
-			o.leaseDuration, o.renewDeadline, o.retryPeriod, o.grace, strings.TrimPrefix(err.Error(), election.ErrInvalidConfig.Error()+": "))
-	}
 	if err := o.connect(); err != nil {
 		return err
 	}

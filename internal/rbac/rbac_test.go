@@ -89,7 +89,6 @@ func TestValidate(t *testing.T) {
 	}{
 		{Options{Namespace: "a"}, "a lease name is required"},
 		{Options{Lease: "Bad_Name", Namespace: "a"}, `invalid lease name "Bad_Name"`},
-		{Options{Lease: "x"}, "a namespace is required"},
 		{Options{Lease: "x", Namespace: "a.b"}, `invalid namespace "a.b"`},
 		{Options{Lease: "x", Namespace: "a", ServiceAccount: "-sa"}, `invalid service account name "-sa"`},
 	} {
@@ -99,6 +98,70 @@ func TestValidate(t *testing.T) {
 	}
 	if _, err := YAML(Options{Lease: "x", Namespace: "a"}); err == nil {
 		t.Error("YAML without a service account succeeded")
+	}
+	// Check needs the namespace; YAML may leave it to kubectl or Helm.
+	if err := (Options{Lease: "x"}).Validate(); err == nil || !strings.Contains(err.Error(), "a namespace is required") {
+		t.Errorf("Validate without a namespace = %v", err)
+	}
+}
+
+// TestYAMLWithoutNamespace applies objects printed without a namespace
+// into one, as kubectl apply -n and helm install -n do, and checks that the
+// RoleBinding's subject (which then names no namespace) grants the
+// ServiceAccount of that namespace every permission; with
+// ExistingServiceAccount the ServiceAccount is not printed.
+func TestYAMLWithoutNamespace(t *testing.T) {
+	ctx := context.Background()
+	o := Options{Lease: "nons", ServiceAccount: "nons-sa", LabelPod: true}
+	doc, err := YAML(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(doc, "namespace:") {
+		t.Errorf("objects without a namespace name one:\n%s", doc)
+	}
+	sa, role, rb := objects(t, doc)
+	const ns = "applied-here"
+	admin, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := admin.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa.Name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &rest.Config{Host: env.Config.Host, BearerToken: tok.Status.Token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: env.Config.CAData}}
+	kc, err := kubeclient.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Namespace = ns
+	if optional, err := Check(ctx, kc.SelfSubjectAccessReviews(), o); err != nil || len(optional) > 0 {
+		t.Errorf("the service account of %s lacks permissions: %v (optional: %q)", ns, err, optional)
+	}
+
+	o.Namespace = ""
+	o.ExistingServiceAccount = true
+	doc, err = YAML(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parts := strings.Split(doc, "\n---\n"); len(parts) != 2 || !strings.HasPrefix(parts[0], "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\n") {
+		t.Errorf("with an existing service account, want the Role and RoleBinding alone:\n%s", doc)
 	}
 }
 

@@ -14,10 +14,15 @@ import (
 // Options describe one sidecar deployment.
 type Options struct {
 	// Lease is the Lease's name; Namespace its namespace (also the pods'
-	// and the Role's). Required.
+	// and the Role's). Both are required, except that YAML accepts an
+	// empty Namespace (see YAML).
 	Lease, Namespace string
 	// ServiceAccount the sidecar runs as. Required for YAML.
 	ServiceAccount string
+	// ExistingServiceAccount says that the ServiceAccount exists already
+	// (the workload's own): YAML binds it but does not print it, so that
+	// deleting the printed objects never deletes it.
+	ExistingServiceAccount bool
 	// RoleName names the Role and RoleBinding. Default "incumbent-<lease>".
 	RoleName string
 	// LabelPod adds the pod permissions of --label-pod.
@@ -39,17 +44,21 @@ type Rule struct {
 }
 
 // Validate reports missing or malformed names.
-func (o Options) Validate() error {
+func (o Options) Validate() error { return o.validate(true) }
+
+// validate reports missing or malformed names; an empty namespace is
+// accepted unless requireNamespace.
+func (o Options) validate(requireNamespace bool) error {
 	if o.Lease == "" {
 		return errors.New("a lease name is required")
 	}
 	if msgs := validation.IsDNS1123Subdomain(o.Lease); len(msgs) > 0 {
 		return fmt.Errorf("invalid lease name %q: %s", o.Lease, msgs[0])
 	}
-	if o.Namespace == "" {
+	if o.Namespace == "" && requireNamespace {
 		return errors.New("a namespace is required")
 	}
-	if msgs := validation.IsDNS1123Label(o.Namespace); len(msgs) > 0 {
+	if msgs := validation.IsDNS1123Label(o.Namespace); o.Namespace != "" && len(msgs) > 0 {
 		return fmt.Errorf("invalid namespace %q: %s", o.Namespace, msgs[0])
 	}
 	if o.ServiceAccount != "" {

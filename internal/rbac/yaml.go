@@ -9,9 +9,14 @@ import (
 // YAML returns the ServiceAccount, Role and RoleBinding for o as a
 // multi-document YAML stream with comments explaining each rule. header
 // lines (for example the command that generated it) are written first as
-// comments.
+// comments. With ExistingServiceAccount the ServiceAccount is left out.
+//
+// An empty Namespace leaves every namespace out: the objects go where they
+// are applied (kubectl's context, helm install -n), and the RoleBinding's
+// subject then names the ServiceAccount of the binding's own namespace, as
+// the RBAC authorizer reads a subject without a namespace.
 func YAML(o Options, header ...string) (string, error) {
-	if err := o.Validate(); err != nil {
+	if err := o.validate(false); err != nil {
 		return "", err
 	}
 	if o.ServiceAccount == "" {
@@ -22,19 +27,26 @@ func YAML(o Options, header ...string) (string, error) {
 		fmt.Fprintf(&b, "# %s\n", h)
 	}
 	q := strconv.Quote
-	fmt.Fprintf(&b, `apiVersion: v1
+	ns := func(indent string) string {
+		if o.Namespace == "" {
+			return ""
+		}
+		return indent + "namespace: " + q(o.Namespace) + "\n"
+	}
+	if !o.ExistingServiceAccount {
+		fmt.Fprintf(&b, `apiVersion: v1
 kind: ServiceAccount
 metadata:
   name: %s
-  namespace: %s
----
-apiVersion: rbac.authorization.k8s.io/v1
+%s---
+`, q(o.ServiceAccount), ns("  "))
+	}
+	fmt.Fprintf(&b, `apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata:
   name: %s
-  namespace: %s
-rules:
-`, q(o.ServiceAccount), q(o.Namespace), q(o.roleName()), q(o.Namespace))
+%srules:
+`, q(o.roleName()), ns("  "))
 	for _, r := range Rules(o) {
 		for _, w := range r.Why {
 			fmt.Fprintf(&b, "  # %s\n", w)
@@ -50,16 +62,14 @@ apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
 metadata:
   name: %s
-  namespace: %s
-roleRef:
+%sroleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: Role
   name: %s
 subjects:
   - kind: ServiceAccount
     name: %s
-    namespace: %s
-`, q(o.roleName()), q(o.Namespace), q(o.roleName()), q(o.ServiceAccount), q(o.Namespace))
+%s`, q(o.roleName()), ns("  "), q(o.roleName()), q(o.ServiceAccount), ns("    "))
 	return b.String(), nil
 }
 

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/incumbent-io/incumbent/deploy/examples"
 	"github.com/incumbent-io/incumbent/internal/buildinfo"
@@ -101,20 +100,12 @@ func Release(ctx context.Context, b *Builder, out string, platforms []Platform) 
 }
 
 // Manifests renders the example manifests (deploy/examples) on the image of
-// s's version instead of :latest.
-//
-// TODO: render them with `incumbent inject` once that command exists.
+// s's version instead of :latest, as incumbent inject of that version
+// writes them.
 func Manifests(s Stamp) (map[string][]byte, error) {
-	files, err := examples.Files()
+	files, err := examples.Render(buildinfo.Image(s.Version))
 	if err != nil {
 		return nil, fmt.Errorf("example manifests: %w", err)
-	}
-	if !strings.HasPrefix(examples.Image, buildinfo.ImageRepository+":") {
-		return nil, fmt.Errorf("the examples use image %s, not one of %s", examples.Image, buildinfo.ImageRepository)
-	}
-	img := []byte(buildinfo.Image(s.Version))
-	for name, b := range files {
-		files[name] = bytes.ReplaceAll(b, []byte(examples.Image), img)
 	}
 	return files, nil
 }
