@@ -298,7 +298,7 @@ func TestWithdrawReleasesAndNeverCampaigns(t *testing.T) {
 		if rec, err := ms.Get(context.Background()); err != nil || rec.Holder != "" {
 			t.Errorf("after withdrawing: record %+v (%v); want it released", rec, err)
 		}
-		time.Sleep(time.Minute) // far beyond every hold-back
+		time.Sleep(time.Minute) // virtual time: far beyond every hold-back
 		synctest.Wait()
 		if s := a.e.Status(); s.IsLeader || s.State != election.StateHeldBack || chk.Started() != 1 {
 			t.Errorf("a minute after withdrawing: %+v, %d terms; want held back, one term", s, chk.Started())

@@ -169,15 +169,15 @@ func TestAnOldDeletionIsForgotten(t *testing.T) {
 		chk := electiontest.NewChecker()
 		a := startInBubble(t, edgeConfig(ms, "a", nil), chk, 0)
 		leads(t, a)
-		ms.Delete() // under the leader, which restores it
-		time.Sleep(3 * time.Second)
+		ms.Delete()                 // under the leader, which restores it
+		time.Sleep(3 * time.Second) // virtual time: restored by the leader
 		synctest.Wait()
 		resigned := time.Now()
 		if err := a.e.Resign(); err != nil {
 			t.Fatal(err)
 		}
 		<-a.ended
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // virtual time
 		synctest.Wait()
 		ms.Delete() // the released record
 		leads(t, a)
@@ -225,7 +225,7 @@ func TestADeletionWithoutRevisionDoesNotHideTheRecord(t *testing.T) {
 		}
 		sw := &scriptedWatch{Store: ms, events: make(chan store.Event)}
 		a := startInBubble(t, edgeConfig(sw, "a", nil), electiontest.NewChecker(), 0)
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // virtual time
 		synctest.Wait()
 		sw.events <- store.Event{Deleted: true} // it was not deleted
 		leads(t, a)
