@@ -329,7 +329,14 @@ func (s *Store) wrap(verb string, err error) error {
 		return fmt.Errorf("%s %s: %w", verb, s, store.ErrNotFound)
 	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
 		return fmt.Errorf("%s %s: %w: %w", verb, s, store.ErrConflict, err)
-	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
+	case apierrors.IsUnauthorized(err):
+		// Not RBAC: the token itself is not accepted. A pod's projected
+		// token is bound to its pod, so it stops working as soon as the pod
+		// object is gone, as after kubectl delete --force: the lease then
+		// cannot be released and expires instead.
+		return fmt.Errorf("%s %s: %w: the API server rejected the credentials (401 Unauthorized): the token is invalid or expired, or, for a pod's service-account token, its pod object is deleted (as by kubectl delete --force): %w",
+			verb, s, store.ErrPermission, err)
+	case apierrors.IsForbidden(err):
 		return fmt.Errorf("%s %s: %w: the API server refused verb %q on resource \"leases\" (group coordination.k8s.io) in namespace %q: %w",
 			verb, s, store.ErrPermission, verb, s.namespace, err)
 	}
