@@ -121,7 +121,7 @@ func (o *runOptions) checkOnce(ctx context.Context, st store.Store, preflights [
 				o.warned = map[string]bool{}
 			}
 			o.warned[p] = true
-			o.logger.Warn("an optional permission is missing: the sidecar works without it, but slower (it polls the Lease instead of watching it); add it to the Role", "refused", p)
+			o.logger.Warn("an optional permission is missing: the sidecar works without it; add it to the Role", "refused", p)
 		}
 		switch {
 		case errors.Is(err, rbac.ErrCannotCheck):
