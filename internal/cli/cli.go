@@ -7,8 +7,9 @@
 // Exit codes: 0 success (and after SIGTERM/SIGINT with the lease released),
 // 1 failure at run time, 2 invalid or missing flags, arguments, environment
 // values or configuration, 3 a permission the store refuses (the message
-// names the verb and resource). Under `--on-child-exit=exit`, `run` exits
-// with the child's exit code. An unreachable store is never a reason to
+// names the verb and resource); `run` waits for a refused permission
+// instead, unless --on-refused=exit. Under `--on-child-exit=exit`, `run`
+// exits with the child's exit code. An unreachable store is never a reason to
 // exit: run waits for it. A fatal error is also written to
 // /dev/termination-log when that file exists (in a Kubernetes container),
 // for kubectl describe pod.
@@ -34,7 +35,8 @@ const (
 	ExitUsage = 2
 	// ExitPermission: the store (the API server's RBAC, etcd's users, the
 	// file system) refuses a permission the command needs; the message
-	// names it.
+	// names it. run exits so under --on-refused=exit (by default it waits
+	// for the permission).
 	ExitPermission = 3
 )
 

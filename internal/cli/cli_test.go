@@ -89,7 +89,7 @@ func TestIdentityAndPodDefaults(t *testing.T) {
 	} {
 		e, _, _ := fakeEnv(t, c.vars)
 		o := &runOptions{common: common{env: e, be: backends()[0]}, leaseDuration: time.Second, renewDeadline: time.Second,
-			retryPeriod: time.Second, grace: time.Second, preflightTimeout: time.Second, onChildExit: "release", httpAddr: DefaultHTTPAddr}
+			retryPeriod: time.Second, grace: time.Second, preflightTimeout: time.Second, onChildExit: "release", onRefused: "wait", httpAddr: DefaultHTTPAddr}
 		if err := o.validate(); err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +184,7 @@ func TestAwaitAppNeedsAnEndpoint(t *testing.T) {
 	e, _, _ := fakeEnv(t, nil)
 	e.defaults()
 	o := &runOptions{common: common{env: e, be: backends()[0]}, leaseDuration: time.Second, renewDeadline: time.Second,
-		retryPeriod: time.Second, grace: time.Second, onChildExit: "release"}
+		retryPeriod: time.Second, grace: time.Second, onChildExit: "release", onRefused: "wait"}
 	if err := o.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -238,5 +238,33 @@ func TestOnlyRunWritesTheTerminationMessage(t *testing.T) {
 		if (len(b) > 0) != c.wrote {
 			t.Errorf("%v: termination message %q; want written %v", c.args, b, c.wrote)
 		}
+	}
+}
+
+// --on-refused takes wait or exit, from the flag or INCUMBENT_ON_REFUSED; a
+// bad value is a usage error that says where it came from and what is
+// valid.
+func TestOnRefusedIsValidated(t *testing.T) {
+	for _, c := range []struct {
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"run", "--backend=file", "--lease=x", "--on-refused=later"}, `invalid argument "later" for "--on-refused" flag: want wait or exit`},
+		{map[string]string{"INCUMBENT_ON_REFUSED": "crash"}, []string{"run", "--backend=file", "--lease=x"},
+			`invalid value "crash" in INCUMBENT_ON_REFUSED (for --on-refused)`},
+	} {
+		e, _, errb := fakeEnv(t, c.vars, c.args...)
+		if code := Main(context.Background(), *e); code != ExitUsage || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("%v %v: exit %d, %q; want exit 2 and %q", c.vars, c.args, code, errb, c.want)
+		}
+	}
+	cmd, o := runCommand(&Env{})
+	if f := cmd.Flags().Lookup("on-refused"); f == nil || f.DefValue != "wait" || o.onRefused != "wait" {
+		t.Errorf("--on-refused: flag %+v, value %q; want the default wait", f, o.onRefused)
+	}
+	o.onRefused = "sometimes"
+	if err := o.checkOnRefused(); err == nil || !strings.Contains(err.Error(), `invalid --on-refused "sometimes": want wait or exit`) {
+		t.Errorf("checkOnRefused = %v", err)
 	}
 }

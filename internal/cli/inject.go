@@ -32,7 +32,7 @@ type injectOptions struct {
 // "--": the rest inject writes itself, or make no sense in a pod.
 var runFlagsAllowed = []string{"lease-duration", "renew-deadline", "retry-period", "grace",
 	"health-url", "health-exec", "health-period", "health-timeout", "health-failure-threshold",
-	"health-success-threshold", "log-format", "log-level"}
+	"health-success-threshold", "log-format", "log-level", "on-refused"}
 
 // runFlagsInject are the flags of `incumbent run` that inject writes, with
 // the inject flag that sets each.

@@ -69,9 +69,12 @@ func TestInjectCommand(t *testing.T) {
 	if !strings.Contains(out, "- --events\n") || !strings.Contains(out, `resources: ["events"]`) {
 		t.Errorf("labels: no events:\n%s", out)
 	}
+	// Without --events, the Role keeps only the optional create on events
+	// that reports a refused permission on the pod.
 	_, out, _ = runInject(t, injectApp, "--lease=web", "--mode=labels", "--events=false")
-	if strings.Contains(out, "- --events\n") || strings.Contains(out, `resources: ["events"]`) {
-		t.Errorf("labels --events=false: events:\n%s", out)
+	if strings.Contains(out, "- --events\n") || strings.Contains(out, "# --events:") ||
+		strings.Count(out, `resources: ["events"]`) != 1 || !strings.Contains(out, "# Record a PermissionDenied Warning event") {
+		t.Errorf("labels --events=false: events, or no optional rule for refusals:\n%s", out)
 	}
 	// Flags for incumbent run, after --.
 	_, out, _ = runInject(t, injectApp, "--lease=web", "--", "--grace=2s", "--health-url=http://127.0.0.1:8080/healthz")

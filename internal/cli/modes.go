@@ -60,7 +60,9 @@ type part struct {
 	// returned.
 	background func(ctx context.Context)
 	// preflight is checked at startup, retried until it passes; an error
-	// wrapping store.ErrPermission or rbac.ErrMissing ends startup.
+	// wrapping store.ErrPermission or rbac.ErrMissing (or carrying exit
+	// code 3) is a refused permission, which ends startup only under
+	// --on-refused=exit.
 	preflight func(ctx context.Context) error
 	// servers are served from the first moment.
 	servers []sidecar.Server

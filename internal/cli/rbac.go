@@ -38,7 +38,7 @@ Each rule carries a comment saying why it is needed. Kubernetes only.`,
 	fs.StringVar(&o.serviceAccount, "service-account", "", "service account the sidecar runs as; required")
 	fs.StringVar(&o.roleName, "role-name", "", "name of the Role and RoleBinding (default incumbent-<lease>)")
 	fs.BoolVar(&o.labelPod, "label-pod", false, "add the pod permissions of run --label-pod")
-	fs.BoolVar(&o.events, "events", false, "add the event permission of run --events")
+	fs.BoolVar(&o.events, "events", false, "make the event permission required, for run --events (without it, create on events is an optional rule: the PermissionDenied event of a refused permission)")
 	fs.StringVar(&o.backend, "backend", "kubernetes", "the lease's backend ("+strings.Join(backendNames(), ", ")+"); RBAC exists only for kubernetes")
 	annotateEnv(fs)
 	return cmd

@@ -42,6 +42,8 @@ type runOptions struct {
 	policy      supervise.Policy
 	labelPod    bool
 	events      bool
+	onRefused   string // --on-refused: wait or exit
+	podKnown    bool   // --pod or POD_NAME named the pod (not the identity fallback)
 
 	healthURL       string
 	healthExec      string
@@ -51,8 +53,9 @@ type runOptions struct {
 	healthSuccesses int
 	health          *election.Health
 
-	startup *statusapi.Startup // what startup waits for, as the status API reports it
-	warned  map[string]bool    // optional permissions reported missing
+	startup  *statusapi.Startup // what startup waits for, as the status API reports it
+	warned   map[string]bool    // optional permissions reported missing
+	refusals *refusals          // reports refused permissions under --on-refused=wait
 }
 
 func newRunCmd(e *Env) *cobra.Command {
@@ -88,10 +91,19 @@ Startup: the status API serves at once (/healthz answers 200 and says what the s
 waits for; /readyz 503 until the lease was read); the store and the permissions are
 checked, and retried with backoff while the store is unreachable.
 
+A refused permission (a Role that lacks a verb), at startup or later: under
+--on-refused=wait (the default) the sidecar stays up, logs at error level which verb on
+which resource is refused, says so on /healthz and /v1/status, records a Warning Event
+PermissionDenied on its pod (POD_NAME, POD_UID; needs create on events), and retries
+with backoff: once the Role is fixed the election starts, without a restart. Under
+--on-refused=exit it exits with code 3 at once (the default before this flag existed).
+
 SIGTERM or SIGINT: stop the work, release the lease, exit 0. SIGHUP, SIGUSR1, SIGUSR2,
 SIGWINCH and SIGQUIT are forwarded to the child. Exit codes: 0 stopped in order (or the
 lease was never needed), 1 failure at run time, 2 invalid flags or configuration, 3 a
-permission the store refuses (the message names it).`,
+permission the store refuses (the message names it): at once under --on-refused=exit;
+under wait only when the backend cannot wait (an etcd login refused, an unwritable
+lease folder).`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 && cmd.ArgsLenAtDash() != 0 {
 				return usagef("unexpected argument %q: put the command to run after --", args[0])
@@ -112,11 +124,14 @@ permission the store refuses (the message names it).`,
 	fs := cmd.Flags()
 	o.common.addFlags(fs)
 	fs.StringVar(&o.identity, "identity", "", "this candidate's identity in the lease (default: POD_NAME, then the hostname)")
-	fs.StringVar(&o.pod, "pod", "", "this pod's name, for --label-pod and --events (default: POD_NAME, then the identity)")
+	fs.StringVar(&o.pod, "pod", "", "this pod's name, for --label-pod, --events and the Event of a refused permission (default: POD_NAME, then the identity)")
 	fs.DurationVar(&o.leaseDuration, "lease-duration", election.DefaultLeaseDuration, "how long followers wait, after the lease last changed, before taking it over")
 	fs.DurationVar(&o.renewDeadline, "renew-deadline", election.DefaultRenewDeadline, "how long the leader acts without a successful renewal before stepping down")
 	fs.DurationVar(&o.retryPeriod, "retry-period", election.DefaultRetryPeriod, "interval between renewals, and between reads while the watch is down")
 	fs.DurationVar(&o.grace, "grace", election.DefaultGrace, "how long the work (the child, or the application) gets to stop after the term ends")
+	o.onRefused = onRefusedWait
+	fs.Var(onRefusedValue{p: &o.onRefused}, "on-refused", "when the store refuses a permission the sidecar needs: wait (stay up, report which one, retry until it is granted) or exit (exit 3 at once)")
+	fs.Lookup("on-refused").DefValue = onRefusedWait
 	fs.DurationVar(&o.preflightTimeout, "preflight-timeout", 10*time.Second, "no effect (startup waits for the store with backoff)")
 	_ = fs.MarkHidden("preflight-timeout")
 	for _, m := range runModes() {
@@ -158,6 +173,9 @@ func (o *runOptions) validate() error {
 	if err := o.checkDurations(); err != nil {
 		return err
 	}
+	if err := o.checkOnRefused(); err != nil {
+		return err
+	}
 	if len(o.command) == 0 && o.onChildExit != string(supervise.Release) {
 		return usagef("--on-child-exit is for a command given after --, and there is none")
 	}
@@ -181,6 +199,7 @@ func (o *runOptions) validate() error {
 	if o.pod == "" {
 		o.pod = o.env.Getenv("POD_NAME")
 	}
+	o.podKnown = o.pod != ""
 	if o.pod == "" {
 		o.pod = o.identity
 	}
@@ -215,6 +234,12 @@ func (o *runOptions) run(ctx context.Context) error {
 	sc := &sidecar.Sidecar{Logger: log}
 	env := &modeEnv{log: log, store: st, metrics: m, stop: sc.Stop, kube: o.kubeClient()}
 	cfg.Store, cfg.Logger, cfg.Metrics = st, log, m
+	o.refusals = o.newRefusals(env)
+	if o.onRefused == onRefusedWait {
+		// A permission refused after startup (a Role edited while the
+		// election runs) is retried, not an end of Run.
+		cfg.Store = &retryRefused{Store: st, r: o.refusals}
+	}
 	for _, md := range runModes() {
 		if md.on(o) && md.configure != nil {
 			md.configure(o, &cfg)
@@ -265,8 +290,12 @@ func (o *runOptions) run(ctx context.Context) error {
 	log.Info("incumbent starting", "lease", st.String(), "identity", o.identity, "instance", el.Instance(),
 		"version", version(o.env.Version), "lease_duration", o.leaseDuration, "renew_deadline", o.renewDeadline,
 		"retry_period", o.retryPeriod, "grace", o.grace, "command", o.command, "leader_addr", o.leaderAddr,
-		"label_pod", o.labelPod, "events", o.events, "await_app", o.awaitApp, "health_check", o.healthSummary())
+		"label_pod", o.labelPod, "events", o.events, "await_app", o.awaitApp, "health_check", o.healthSummary(),
+		"on_refused", o.onRefused)
 	code, err := sc.Run(ctx)
+	wctx, cancel := context.WithTimeout(context.Background(), eventsDrain)
+	o.refusals.wait(wctx)
+	cancel()
 	var se *sidecar.StartupError
 	switch {
 	case err != nil && (errors.Is(err, store.ErrPermission) || isMissingPermission(err)):

@@ -29,8 +29,11 @@ const (
 // what it waits for (in the log, on /healthz, /readyz and /v1/status) and
 // tries again with a growing delay, until ctx ends: an unreachable API
 // server is waited for, never a reason to exit and crash-loop. A refused
-// permission ends startup (exit 3), and so does a configuration error
-// (exit 2).
+// permission is waited for the same way under --on-refused=wait (logged at
+// error level, naming the verb and the resource, and recorded as an Event
+// on the pod), so that a Role fixed later is picked up without a restart;
+// under --on-refused=exit it ends startup (exit 3). A configuration error
+// ends startup (exit 2).
 func (o *runOptions) waitForStore(ctx context.Context, st store.Store, preflights []func(context.Context) error) error {
 	what := o.be.what
 	if o.rest != nil {
@@ -41,21 +44,36 @@ func (o *runOptions) waitForStore(ctx context.Context, st store.Store, preflight
 	delay := startupRetryMin
 	for attempt := 1; ; attempt++ {
 		err := o.checkOnce(ctx, st, preflights)
+		refused := false
 		switch {
 		case err == nil:
 			o.startup.Done()
-			if attempt > 1 {
+			switch {
+			case o.refusals.granted(startupKey):
+				o.logger.Info("permissions granted: starting the election", "attempts", attempt)
+			case attempt > 1:
 				o.logger.Info(what+" answers: starting the election", "attempts", attempt)
 			}
 			return nil
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, store.ErrPermission), errors.Is(err, rbac.ErrMissing), hasExitCode(err):
+		case isRefused(err):
+			if o.onRefused == onRefusedExit {
+				return err
+			}
+			refused = true
+		case hasExitCode(err):
 			return err
 		}
 		reason := fmt.Sprintf("waiting for %s: %v", what, err)
+		msg := "waiting for " + what
 		level := slog.LevelWarn
 		switch {
+		case refused:
+			o.refusals.refused(startupKey, err)
+			reason = "a permission is refused; retrying until it is granted: " + err.Error()
+			msg = "a permission is refused: waiting for it to be granted (--on-refused=wait)"
+			level = slog.LevelError
 		case errors.Is(err, store.ErrMalformed):
 			reason = fmt.Sprintf("the lease record is malformed; fix or delete it (%s): %v", st, err)
 			level = slog.LevelError
@@ -63,7 +81,7 @@ func (o *runOptions) waitForStore(ctx context.Context, st store.Store, preflight
 			level = slog.LevelError
 		}
 		o.startup.Wait(reason)
-		o.logger.Log(ctx, level, "waiting for "+what, "err", err, "attempt", attempt, "retry_in", delay)
+		o.logger.Log(ctx, level, msg, "err", err, "attempt", attempt, "retry_in", delay)
 		timer := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -101,16 +119,10 @@ func (o *runOptions) checkOnce(ctx context.Context, st store.Store, preflights [
 		if err != nil {
 			return usage(fmt.Errorf("kubernetes client: %w", err))
 		}
-		ro := rbac.Options{Lease: o.lease, Namespace: o.namespace}
-		for _, m := range runModes() {
-			if m.on(o) && m.rbac != nil {
-				m.rbac(&ro)
-			}
-		}
 		var optional []string
 		err = step(func(ctx context.Context) error {
 			var err error
-			optional, err = rbac.Check(ctx, kc.SelfSubjectAccessReviews(), ro)
+			optional, err = rbac.Check(ctx, kc.SelfSubjectAccessReviews(), o.rbacOptions())
 			return err
 		})
 		for _, p := range optional {
@@ -121,7 +133,7 @@ func (o *runOptions) checkOnce(ctx context.Context, st store.Store, preflights [
 				o.warned = map[string]bool{}
 			}
 			o.warned[p] = true
-			o.logger.Warn("an optional permission is missing: the sidecar works without it, but slower (it polls the Lease instead of watching it); add it to the Role", "refused", p)
+			o.logger.Warn("an optional permission is missing: the sidecar works without it; add it to the Role", "refused", p)
 		}
 		switch {
 		case errors.Is(err, rbac.ErrCannotCheck):
@@ -136,6 +148,17 @@ func (o *runOptions) checkOnce(ctx context.Context, st store.Store, preflights [
 		}
 	}
 	return nil
+}
+
+// rbacOptions returns the permissions the flags need (Kubernetes only).
+func (o *runOptions) rbacOptions() rbac.Options {
+	ro := rbac.Options{Lease: o.lease, Namespace: o.namespace}
+	for _, m := range runModes() {
+		if m.on(o) && m.rbac != nil {
+			m.rbac(&ro)
+		}
+	}
+	return ro
 }
 
 // hasExitCode reports whether err already says how the command ends (a

@@ -5,9 +5,11 @@
 //	Normal  LeaderElected      <identity> became leader of lease <ns>/<name>, term <token>
 //	Normal  LeaderSteppedDown  ... stepped down: leader resigned / transferred / elector stopped
 //	Warning LeaderSteppedDown  ... stepped down: lease lost / not renewed within the renew deadline
+//	Warning PermissionDenied   the API server refuses a permission the sidecar needs (which, and the Role to fix)
 //
 // Events are written in the background with a bounded timeout; a failure is
-// logged and never delays a term.
+// logged and never delays a term. A refused create of the events themselves
+// is logged once, at warn level; later ones only at debug level.
 package podevents
 
 import (
@@ -34,9 +36,16 @@ const (
 	// check (run --health-url/--health-exec) stopped and resumed candidacy.
 	ReasonUnhealthy = "CandidacyPaused"
 	ReasonHealthy   = "CandidacyResumed"
+	// ReasonRefused marks a permission the sidecar needs that the API
+	// server refuses (run --on-refused=wait waits for it).
+	ReasonRefused = "PermissionDenied"
 )
 
 const callTimeout = 5 * time.Second
+
+// maxMessage bounds an event's message: the API server refuses longer
+// notes (events.k8s.io), and kubectl describe shows them in one line.
+const maxMessage = 1024
 
 // Options locate the pod.
 type Options struct {
@@ -75,7 +84,16 @@ type Recorder struct {
 
 	mu  sync.Mutex
 	uid types.UID
+
+	emu       sync.Mutex
+	refused   map[string]bool // Refused messages recorded
+	forbidden bool            // a create of an event was refused
 }
+
+// maxRefused bounds how many distinct Refused messages are remembered (and
+// so recorded): a Role edited many times over does not make an unbounded
+// set.
+const maxRefused = 32
 
 // New returns a Recorder writing through the given clients of the pod's
 // namespace.
@@ -115,6 +133,27 @@ func (r *Recorder) Health(healthy bool, reason string) {
 		fmt.Sprintf("not campaigning for lease %s: %s", r.opts.Lease, reason))
 }
 
+// Refused records, as a Warning event, that the API server refuses a
+// permission the sidecar needs; msg names it and the Role to fix. Each
+// distinct message is recorded once (up to a bound), however often the
+// sidecar retries.
+func (r *Recorder) Refused(msg string) {
+	r.emu.Lock()
+	if r.refused[msg] || len(r.refused) >= maxRefused {
+		r.emu.Unlock()
+		return
+	}
+	if r.refused == nil {
+		r.refused = map[string]bool{}
+	}
+	r.refused[msg] = true
+	r.emu.Unlock()
+	if len(msg) > maxMessage {
+		msg = msg[:maxMessage-len("...")] + "..."
+	}
+	r.record(corev1.EventTypeWarning, ReasonRefused, msg)
+}
+
 // Wait blocks until the events in flight are written or ctx ends.
 func (r *Recorder) Wait(ctx context.Context) {
 	done := make(chan struct{})
@@ -139,10 +178,17 @@ func (r *Recorder) record(typ, reason, msg string) {
 			FirstTimestamp: now, LastTimestamp: now, Count: 1,
 		}
 		if _, err := r.events.Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+			level := slog.LevelWarn
 			if apierrors.IsForbidden(err) {
 				err = fmt.Errorf("the API server refused verb \"create\" on resource \"events\" (core group): %w", err)
+				r.emu.Lock()
+				if r.forbidden {
+					level = slog.LevelDebug // said once already
+				}
+				r.forbidden = true
+				r.emu.Unlock()
 			}
-			r.log.Warn("could not record an event on the pod", "reason", reason, "err", err)
+			r.log.Log(ctx, level, "could not record an event on the pod", "reason", reason, "err", err)
 		}
 	})
 }

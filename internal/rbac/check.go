@@ -29,7 +29,8 @@ type Reviews interface {
 // It returns an error wrapping ErrMissing that names each missing required
 // verb, resource and namespace, with the command that prints the needed
 // Role; and, apart, the optional permissions that are missing (the sidecar
-// works without them), each described the same way.
+// works without them), each described the same way and saying what the
+// sidecar does without it.
 func Check(ctx context.Context, reviews Reviews, o Options) (optional []string, err error) {
 	var missing []string
 	for _, r := range Rules(o) {
@@ -50,7 +51,7 @@ func Check(ctx context.Context, reviews Reviews, o Options) (optional []string, 
 				switch {
 				case got.Status.Allowed:
 				case r.Optional:
-					optional = append(optional, describe(verb, r, name, o.Namespace))
+					optional = append(optional, describe(verb, r, name, o.Namespace)+" (without it "+r.Without+")")
 				default:
 					missing = append(missing, describe(verb, r, name, o.Namespace))
 				}
@@ -60,6 +61,13 @@ func Check(ctx context.Context, reviews Reviews, o Options) (optional []string, 
 	if len(missing) == 0 {
 		return optional, nil
 	}
+	return optional, fmt.Errorf("%w: the API server would refuse %s; print the Role this sidecar needs with: %s",
+		ErrMissing, strings.Join(missing, "; "), Command(o))
+}
+
+// Command returns the `incumbent rbac` command line that prints the Role a
+// sidecar deployed as o needs, with a placeholder for the service account.
+func Command(o Options) string {
 	cmd := fmt.Sprintf("incumbent rbac --lease %s -n %s --service-account <name>", o.Lease, o.Namespace)
 	if o.LabelPod {
 		cmd += " --label-pod"
@@ -67,8 +75,7 @@ func Check(ctx context.Context, reviews Reviews, o Options) (optional []string, 
 	if o.Events {
 		cmd += " --events"
 	}
-	return optional, fmt.Errorf("%w: the API server would refuse %s; print the Role this sidecar needs with: %s",
-		ErrMissing, strings.Join(missing, "; "), cmd)
+	return cmd
 }
 
 func describe(verb string, r Rule, name, namespace string) string {

@@ -77,8 +77,13 @@ func TestYAMLMatchesRules(t *testing.T) {
 		t.Errorf("role binding %+v", rb)
 	}
 	plain := Rules(Options{Lease: "db", Namespace: "prod"})
-	if len(plain) != 3 {
-		t.Errorf("without --label-pod and --events: %d rules, want 3 (lease rules only: get/update, the optional watch, create)", len(plain))
+	if len(plain) != 4 || plain[3].Resource != "events" || !plain[3].Optional {
+		t.Errorf("without --label-pod and --events: %+v, want 4 rules (the lease's: get/update, the optional watch, create; the optional create on events that reports a refused permission)", plain)
+	}
+	for _, r := range append(plain, rules...) {
+		if r.Optional && r.Without == "" {
+			t.Errorf("optional rule %+v does not say what the sidecar does without it", r)
+		}
 	}
 }
 

@@ -41,6 +41,9 @@ type Rule struct {
 	// Optional permissions make the sidecar faster or more helpful, but it
 	// works without them: Check reports them missing apart, as warnings.
 	Optional bool
+	// Without says, for an optional permission, what the sidecar does
+	// without it.
+	Without string
 }
 
 // Validate reports missing or malformed names.
@@ -90,6 +93,7 @@ func Rules(o Options) []Rule {
 		{
 			APIGroup: "coordination.k8s.io", Resource: "leases",
 			Verbs: []string{"watch"}, ResourceNames: []string{o.Lease}, Optional: true,
+			Without: "it polls the Lease every retry period instead of watching it: slower hand-overs",
 			Why: []string{
 				"Watch this one Lease: a follower learns of a release at once instead of",
 				"reading the Lease every retry period (optional: without it the sidecar",
@@ -125,7 +129,19 @@ func Rules(o Options) []Rule {
 			APIGroup: "", Resource: "events", Verbs: []string{"create"},
 			Why: []string{
 				"--events: record LeaderElected / LeaderSteppedDown events on its pod",
-				"(set POD_UID from the downward API so that kubectl describe shows them).",
+				"(set POD_UID from the downward API so that kubectl describe shows them),",
+				"and a PermissionDenied event when a permission above is refused.",
+			},
+		})
+	} else {
+		rules = append(rules, Rule{
+			APIGroup: "", Resource: "events", Verbs: []string{"create"}, Optional: true,
+			Without: "a refused permission is only logged, not shown by kubectl describe pod",
+			Why: []string{
+				"Record a PermissionDenied Warning event on its pod when a permission",
+				"above is refused (a Role edited by hand), so that kubectl describe pod",
+				"says which one (set POD_UID from the downward API). Optional: without",
+				"it the refusal is only logged.",
 			},
 		})
 	}

@@ -90,8 +90,9 @@ func httpGet(t *testing.T, url string) (int, string) {
 }
 
 // A configuration error found at startup (the pod to label does not exist)
-// ends the sidecar with exit 2 and says what to fix; a refused permission
-// ends it with exit 3.
+// ends the sidecar with exit 2 and says what to fix. (A refused permission
+// is waited for, or ends it with exit 3 under --on-refused=exit: see
+// refused_test.go.)
 func TestStartupErrorsExitWithTheirCode(t *testing.T) {
 	for _, c := range []struct {
 		name string

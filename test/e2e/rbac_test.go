@@ -80,8 +80,10 @@ func allowed(t *testing.T, sa *corev1.ServiceAccount, verb, group, resource, nam
 
 // TestRBACGeneratedRoleWorksAndMissingPermissionsAreNamed applies the
 // output of `incumbent rbac`, runs a sidecar as that service account (real
-// token), and then removes one permission at a time: the sidecar must fail
-// at startup naming the verb and the resource.
+// token), and then removes one permission at a time: under
+// --on-refused=exit the sidecar must fail at startup (exit 3) naming the
+// verb and the resource. (The default, --on-refused=wait, waits instead:
+// see refused_test.go.)
 func TestRBACGeneratedRoleWorksAndMissingPermissionsAreNamed(t *testing.T) {
 	const ns = "rbac-e2e"
 	ctx := context.Background()
@@ -99,7 +101,7 @@ func TestRBACGeneratedRoleWorksAndMissingPermissionsAreNamed(t *testing.T) {
 	run := func(name string) *proc {
 		return start(t, name, []string{"POD_NAME=rb-a", "POD_NAMESPACE=" + ns},
 			append([]string{"run", "--kubeconfig=" + saKC, "--lease=rb", "--http-addr=127.0.0.1:0", "--log-format=json",
-				"--label-pod", "--events"}, fastTimings...)...)
+				"--label-pod", "--events", "--on-refused=exit"}, fastTimings...)...)
 	}
 	p := run("rb-full")
 	p.waitLog("leadership under the generated Role", msg("started leading"))
