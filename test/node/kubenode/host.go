@@ -167,13 +167,14 @@ func cleanLeftovers(dir string) error {
 
 // killProcs kills every container process of the node (the processes in the
 // kubepods cgroups) and every process whose command line names dir: the
-// control plane, the kubelet, containerd and its shims.
+// control plane, the kubelet, containerd and its shims (each names a path
+// under dir).
 func killProcs(dir string) {
 	for range 5 {
 		pids := podProcs()
 		for _, pid := range allPids() {
 			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			if pid != os.Getpid() && strings.Contains(string(cmd), dir) {
+			if pid != os.Getpid() && strings.Contains(string(cmd), dir+"/") {
 				pids = append(pids, pid)
 			}
 		}
@@ -335,7 +336,7 @@ func (s *hostState) residue(dir string) []string {
 	var left []string
 	for _, pid := range allPids() {
 		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if pid != os.Getpid() && strings.Contains(string(cmd), dir) {
+		if pid != os.Getpid() && strings.Contains(string(cmd), dir+"/") {
 			left = append(left, fmt.Sprintf("process %d: %s", pid, strings.ReplaceAll(string(cmd), "\x00", " ")))
 		}
 	}
