@@ -18,7 +18,8 @@ const maxRaces = 3
 // and takes it: it returns the new term and the record as written. It
 // returns a nil term and a nil error when ctx ends, and an error only for
 // what retrying cannot cure. No acquisition is attempted before hold unless
-// the lease was handed to this candidate.
+// the lease was handed to this candidate, or another candidate has held it
+// since (the hold-back has then served its purpose).
 func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Time) (*Term, store.Record, error) {
 	changes, stop := e.tracker.changed()
 	defer stop()
@@ -52,6 +53,11 @@ func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Ti
 				continue
 			}
 		default:
+			// The hold-back lets another candidate go first: once one has
+			// taken the lease, it has served.
+			if !hold.IsZero() && o.exists && o.rec.Held() && !heldBy(o.rec, e.cfg.Identity, e.instance) {
+				hold = time.Time{}
+			}
 			now := e.clock.Now()
 			st := e.standing(hold, retryAt)
 			d := decide(o, now, st)

@@ -282,6 +282,43 @@ func TestResignHoldsBackOneLeaseDuration(t *testing.T) {
 	})
 }
 
+// The hold-back after a resignation is there so that another candidate
+// goes first: once one has taken the lease, it is over. Found on a real
+// kubelet (test/node): after releases by each of three replicas in turn,
+// the third release left the lease free for 10s, every candidate still
+// holding back from its own earlier release.
+func TestHoldBackEndsOnceAnotherCandidateLed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ms := memory.New("hold-served")
+		chk := electiontest.NewChecker()
+		a := startInBubble(t, edgeConfig(ms, "a", nil), chk, 0)
+		leads(t, a)
+		b := startInBubble(t, edgeConfig(ms, "b", nil), chk, 0)
+		synctest.Wait()
+		// a resigns: b takes the lease at once; a's hold-back has served.
+		if err := a.e.Resign(); err != nil {
+			t.Fatal(err)
+		}
+		<-a.ended
+		leads(t, b)
+		synctest.Wait()
+		// b resigns a second later, well within a's lease duration: a is
+		// the only other candidate, and takes the lease at once.
+		time.Sleep(time.Second) // virtual time
+		resigned := time.Now()
+		if err := b.e.Resign(); err != nil {
+			t.Fatal(err)
+		}
+		<-b.ended
+		leads(t, a)
+		if took := time.Since(resigned); took != 0 {
+			t.Errorf("a took the lease %v after b resigned; want at once: b led after a's resignation", took)
+		}
+		a.stop(t)
+		b.stop(t)
+	})
+}
+
 // A withdrawn candidate releases the lease, and never takes it again, even
 // when it is free; its status says so.
 func TestWithdrawReleasesAndNeverCampaigns(t *testing.T) {

@@ -28,7 +28,7 @@ func newReleaseCmd(e *Env) *cobra.Command {
 The leader sees it at once (it watches the lease), stops its work, and releases the lease;
 another candidate takes it right away. The former leader holds back for one lease duration
 before it campaigns again, so that any other candidate (even a polling client-go one) goes
-first. Only incumbent candidates honour the request (client-go ones ignore it).`,
+first; once another candidate has held the lease, that hold-back is over. Only incumbent candidates honour the request (client-go ones ignore it).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.Context(), cmd.OutOrStdout(), false) },
 	}

@@ -93,9 +93,11 @@ checked, and retried with backoff while the store is unreachable.
 
 A refused permission (a Role that lacks a verb), at startup or later: under
 --on-refused=wait (the default) the sidecar stays up, logs at error level which verb on
-which resource is refused, says so on /healthz and /v1/status, records a Warning Event
-PermissionDenied on its pod (POD_NAME, POD_UID; needs create on events), and retries
-with backoff: once the Role is fixed the election starts, without a restart. Under
+which resource is refused, records a Warning Event PermissionDenied on its pod (POD_NAME,
+POD_UID; needs create on events), and retries: at startup with backoff, saying so on
+/healthz and /v1/status too, and the election starts once the Role is fixed; later, every
+retry period, as for an unreachable server (a leader steps down at its renew deadline).
+Either way without a restart. Under
 --on-refused=exit it exits with code 3 at once (the default before this flag existed).
 
 SIGTERM or SIGINT: stop the work, release the lease, exit 0. SIGHUP, SIGUSR1, SIGUSR2,

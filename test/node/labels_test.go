@@ -81,6 +81,7 @@ func routing(t *testing.T, ns, name, svc, lease, impl string) {
 		results.add(impl+": leader pod deleted → new leader's endpoint ready", m.at.Sub(t0))
 		gap, _ := eps.longestGap(t0, m.at)
 		results.add(impl+": no ready leader endpoint, per deletion", gap)
+		onlyOne(t, eps, t0, m.at, "the hand-over")
 		waitFor(t, 120*time.Second, "the Deployment to roll out again", func() error { return rolledOut(deployment(t, ns, name)) })
 		leader = oneLeader(t, ns, name, eps, holder)
 		if leader != m.value {
@@ -96,6 +97,7 @@ func routing(t *testing.T, ns, name, svc, lease, impl string) {
 	took := time.Since(t0)
 	oneLeader(t, ns, name, eps, holder) // and still exactly one, routed to
 	gap, changes := eps.longestGap(t0, time.Now())
+	onlyOne(t, eps, t0, time.Now(), "the rollout")
 	results.add(impl+": rollout restart, longest time without a ready leader endpoint", gap)
 	results.add(impl+": rollout restart, until complete", took)
 	results.note("%s: rollout restart of 3 replicas completed in %v with %d leader changes; longest time without a ready leader endpoint %v",
@@ -205,4 +207,15 @@ spec:
             httpGet: {path: /, port: http}
             periodSeconds: 1
 `, name, ns, appImage)
+}
+
+// onlyOne fails the test if the Service listed more than one ready pod at
+// any moment of [from, to].
+func onlyOne(t *testing.T, eps *timeline, from, to time.Time, during string) {
+	t.Helper()
+	for _, v := range eps.values(from, to) {
+		if strings.Contains(v, ",") {
+			t.Errorf("during %s the leader Service listed several ready pods at once: %s", during, v)
+		}
+	}
 }

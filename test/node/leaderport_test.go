@@ -122,10 +122,8 @@ spec:
 	// follower whose pod is being deleted may lead for a moment in between,
 	// until its preStop hook withdraws it.)
 	isOld := func(pod string) bool { return slices.Contains(oldPods, pod) }
-	ready := eps.await(t, t0, 120*time.Second, "a new pod Ready, leading", func(v string) bool {
-		return v != "" && !isOld(v) && holder.last().value == v
-	})
-	newLeader := ready
+	newLeader := holder.await(t, t0, 120*time.Second, "a new pod to lead", func(v string) bool { return v != "" && !isOld(v) })
+	ready := eps.await(t, newLeader.at, 120*time.Second, "the new leader Ready", func(v string) bool { return v == newLeader.value })
 	waitFor(t, 120*time.Second, "the old pods to be gone", func() error {
 		d := deployment(t, ns, name)
 		if d.Status.UpdatedReplicas != int32(replicas) || d.Status.Replicas != int32(replicas) {

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"syscall"
 	"testing"
@@ -37,7 +36,7 @@ var (
 // The cluster every test runs on, and what TestMain built for it.
 var (
 	node      *kubenode.Node
-	workDir   string // /var/tmp/incumbent-node/work: binaries and images
+	workDir   string // /var/tmp/incumbent-node-work: binaries, images, pod logs
 	incBinary string // incumbent, for the CLI (status, rbac, inject)
 	results   = newReport()
 )
@@ -62,16 +61,37 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 	}
 	t0 := time.Now()
-	workDir = filepath.Join(nodeDir + "-work")
-	images, err := buildImages(ctx, workDir)
+	// Until the node is up, a signal cancels its start, and Start undoes
+	// what it did; from then on, the teardown below handles it.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	startCtx, cancelStart := context.WithCancel(ctx)
+	defer cancelStart()
+	started := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			logf("node tier: signal %s: cancelling the start", s)
+			cancelStart()
+		case <-started:
+		}
+	}()
+	// The work folder is beside the node's, not in it: Start wipes that.
+	workDir = nodeDir + "-work"
+	images, err := buildImages(startCtx, workDir)
 	if err != nil {
 		logf("node tier: build the images: %v", err)
 		return 1
 	}
 	logf("node tier: images built in %v", time.Since(t0).Round(time.Millisecond))
-	n, err := kubenode.Start(ctx, kubenode.Options{Dir: nodeDir, Images: images, Log: logf})
+	n, err := kubenode.Start(startCtx, kubenode.Options{Dir: nodeDir, Images: images, Log: logf})
+	close(started)
 	if err != nil {
 		logf("node tier: %v", err)
+		return 1
+	}
+	if startCtx.Err() != nil { // a signal came as Start returned
+		_ = n.Stop()
 		return 1
 	}
 	node = n
@@ -91,8 +111,6 @@ func run(m *testing.M) int {
 		logf("node tier: teardown took %v", time.Since(t).Round(time.Millisecond))
 		return err
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	var deadline <-chan time.Time
 	if f := flag.Lookup("test.timeout"); f != nil {
 		if d, err := time.ParseDuration(f.Value.String()); err == nil && d > 0 {

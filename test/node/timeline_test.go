@@ -139,6 +139,7 @@ func watchLoop(ctx context.Context, list func() (string, error), watchFrom func(
 		}
 		w, err := watchFrom(rv)
 		if err != nil {
+			time.Sleep(100 * time.Millisecond) // as above
 			continue
 		}
 		for ev := range w.ResultChan() {
@@ -241,4 +242,28 @@ func watchHolder(t *testing.T, ns, lease string) *timeline {
 		}
 	})
 	return tl
+}
+
+// values returns every value current at some moment of [from, to].
+func (tl *timeline) values(from, to time.Time) []string {
+	seen, _ := tl.snapshot()
+	var vs []string
+	for i, m := range seen {
+		if i+1 < len(seen) && !seen[i+1].at.After(from) {
+			continue // superseded before the window
+		}
+		if m.at.After(to) {
+			break
+		}
+		vs = append(vs, m.value)
+	}
+	return vs
+}
+
+func (m moment) String() string {
+	v := m.value
+	if v == "" {
+		v = "(none)"
+	}
+	return m.at.Format("15:04:05.000") + " " + v
 }

@@ -154,30 +154,26 @@ func cleanLeftovers(dir string) error {
 			errs = append(errs, fmt.Errorf("%s: %w", statePath(dir), err))
 		} else if err := s.undo(); err != nil {
 			errs = append(errs, err)
+		} else if left := s.residue(dir); len(left) > 0 {
+			errs = append(errs, fmt.Errorf("still left: %s", strings.Join(left, "; ")))
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		errs = append(errs, fmt.Errorf("remove %s: %w", dir, err))
-	}
+	// What could not be undone stays recorded (and mounted folders stay
+	// unwalked) for a later run, or a person, to finish.
 	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("kubenode: clean up the run left in %s: %w", dir, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("kubenode: clean up the run left in %s: %w", dir, err)
 	}
 	return nil
 }
 
 // killProcs kills every container process of the node (the processes in the
-// kubepods cgroups) and every process whose command line names dir: the
-// control plane, the kubelet, containerd and its shims (each names a path
-// under dir).
+// kubepods cgroups) and every node process (nodeProcs).
 func killProcs(dir string) {
 	for range 5 {
-		pids := podProcs()
-		for _, pid := range allPids() {
-			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			if pid != os.Getpid() && strings.Contains(string(cmd), dir+"/") {
-				pids = append(pids, pid)
-			}
-		}
+		pids := append(podProcs(), nodeProcs(dir)...)
 		if len(pids) == 0 {
 			return
 		}
@@ -186,6 +182,44 @@ func killProcs(dir string) {
 		}
 		waitGone(pids, 10*time.Second)
 	}
+}
+
+// nodeProcs lists the node's own processes: those running one of the
+// node's programs (etcd and the Kubernetes binaries from the build cache,
+// containerd, its shims, runc) with an argument that is a path under dir.
+// A shell or an editor that merely names such a path is not one of them.
+func nodeProcs(dir string) []int {
+	var pids []int
+	for _, pid := range allPids() {
+		if pid == os.Getpid() {
+			continue
+		}
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err != nil || !isNodeProgram(exe) {
+			continue
+		}
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		for _, arg := range strings.Split(string(cmd), "\x00") {
+			if _, v, ok := strings.Cut(arg, "="); ok && strings.HasPrefix(v, dir+"/") || strings.HasPrefix(arg, dir+"/") {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// isNodeProgram reports whether exe is a program the node runs.
+func isNodeProgram(exe string) bool {
+	switch exe {
+	case "/usr/bin/containerd", "/usr/bin/containerd-shim-runc-v2", "/usr/sbin/runc":
+		return true
+	}
+	switch filepath.Base(exe) {
+	case "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet":
+		return strings.Contains(exe, "/incumbent/testbin/") || strings.HasPrefix(exe, os.Getenv("INCUMBENT_TESTBIN_CACHE"))
+	}
+	return false
 }
 
 func allPids() []int {
@@ -334,11 +368,9 @@ func unescapeMount(s string) string {
 // settings that differ from the saved ones. Empty after a clean teardown.
 func (s *hostState) residue(dir string) []string {
 	var left []string
-	for _, pid := range allPids() {
+	for _, pid := range nodeProcs(dir) {
 		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if pid != os.Getpid() && strings.Contains(string(cmd), dir+"/") {
-			left = append(left, fmt.Sprintf("process %d: %s", pid, strings.ReplaceAll(string(cmd), "\x00", " ")))
-		}
+		left = append(left, fmt.Sprintf("process %d: %s", pid, strings.ReplaceAll(string(cmd), "\x00", " ")))
 	}
 	for _, pid := range podProcs() {
 		left = append(left, fmt.Sprintf("process %d in a kubepods cgroup", pid))
@@ -381,4 +413,31 @@ func (s *hostState) residue(dir string) []string {
 func isDir(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
+}
+
+// foreignKubernetes reports what on the host suggests a Kubernetes node
+// that is not this tier's (a kubepods cgroup, /var/lib/kubelet), or a route
+// that the pod subnet would take over. Called when no state file of ours
+// accounts for them.
+func foreignKubernetes() error {
+	var found []string
+	for _, root := range cgroupRoots() {
+		found = append(found, "cgroup "+root)
+	}
+	if _, err := os.Stat("/var/lib/kubelet"); err == nil {
+		found = append(found, "folder /var/lib/kubelet")
+	}
+	// Any route to the 10.244.0.0/16 the pods route to (flannel's default
+	// pod network is that /16).
+	if out, err := exec.Command("ip", "-4", "route", "show", "root", podRoutes).Output(); err == nil {
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if line != "" {
+				found = append(found, "route "+line)
+			}
+		}
+	}
+	if len(found) > 0 {
+		return fmt.Errorf("kubenode: this host seems to run Kubernetes or a pod network already (%s): the tier would kill its pods and take over its paths; run it on a machine of its own", strings.Join(found, "; "))
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 const (
 	Bridge    = "incbr0"
 	podSubnet = "10.244.0.0/24"
+	podRoutes = "10.244.0.0/16" // the pods' route to each other
 	// HostIP is the host's address on the bridge: the only address besides
 	// a pod's own that pods may reach, where the API server is forwarded
 	// (port APIPort) and where tests serve what pods report to.
@@ -53,18 +55,20 @@ type Options struct {
 
 // Node is a running single-node cluster.
 type Node struct {
-	opts     Options
-	Name     string // the node's name: this host's name, which resolves to 127.0.0.1
-	bins     string
-	pki      *pki
-	host     *hostState
-	ports    map[string]int
-	procs    []*proc // in start order
-	forward  net.Listener
-	client   *kubernetes.Clientset
-	restCfg  *rest.Config
-	sched    map[string]*proc // kube-scheduler processes by name
-	stopOnce bool
+	opts    Options
+	Name    string // the node's name: this host's name, which resolves to 127.0.0.1
+	bins    string
+	pki     *pki
+	host    *hostState
+	ports   map[string]int
+	procs   []*proc // in start order
+	forward net.Listener
+	client  *kubernetes.Clientset
+	restCfg *rest.Config
+	sched   map[string]*proc // kube-scheduler processes by name
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // Start builds (when missing) and starts etcd, kube-apiserver,
@@ -80,10 +84,17 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	if err := checkTools(); err != nil {
 		// Install them, as the tests build the Kubernetes binaries.
-		if ierr := runScript("node-deps.sh", o.Log); ierr != nil {
+		if ierr := runScript(ctx, "node-deps.sh", o.Log); ierr != nil {
 			return nil, fmt.Errorf("%w; installing them failed: %v", err, ierr)
 		}
 		if err := checkTools(); err != nil {
+			return nil, err
+		}
+	}
+	// Without a record of ours, kubepods cgroups, /var/lib/kubelet or a pod
+	// route belong to someone else: refuse, before touching anything.
+	if _, err := os.Stat(statePath(o.Dir)); err != nil {
+		if err := foreignKubernetes(); err != nil {
 			return nil, err
 		}
 	}
@@ -100,7 +111,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if addrs, err := net.LookupHost(name); err != nil || len(addrs) == 0 || !net.ParseIP(addrs[0]).IsLoopback() {
 		return nil, fmt.Errorf("kubenode: this host's name %q must resolve to a loopback address (the API server reaches the kubelet by it), got %v %v", name, addrs, err)
 	}
-	bins, err := nodeBinaries()
+	bins, err := nodeBinaries(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -187,29 +198,29 @@ func checkTools() error {
 
 // nodeBinaries returns the folder with the Kubernetes binaries and etcd,
 // building what is missing (hack/nodebin.sh).
-func nodeBinaries() (string, error) {
+func nodeBinaries(ctx context.Context) (string, error) {
 	var out bytes.Buffer
-	if err := runScriptTo("nodebin.sh", &out); err != nil {
+	if err := runScriptTo(ctx, "nodebin.sh", &out); err != nil {
 		return "", err
 	}
 	return strings.TrimSpace(out.String()), nil
 }
 
 // runScript runs a script of hack/, its standard output logged.
-func runScript(name string, log func(string, ...any)) error {
+func runScript(ctx context.Context, name string, log func(string, ...any)) error {
 	var out bytes.Buffer
-	err := runScriptTo(name, &out)
+	err := runScriptTo(ctx, name, &out)
 	if s := strings.TrimSpace(out.String()); s != "" {
 		log("kubenode: %s: %s", name, s)
 	}
 	return err
 }
 
-func runScriptTo(name string, stdout *bytes.Buffer) error {
+func runScriptTo(ctx context.Context, name string, stdout *bytes.Buffer) error {
 	_, self, _, _ := runtime.Caller(0)
 	script := filepath.Join(filepath.Dir(self), "..", "..", "..", "hack", name)
 	var errb bytes.Buffer
-	cmd := exec.Command("bash", script)
+	cmd := exec.CommandContext(ctx, "bash", script)
 	cmd.Stdout, cmd.Stderr = stdout, &errb
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("kubenode: %s: %w\n%s", script, err, errb.String())
@@ -432,10 +443,15 @@ func waitFor(ctx context.Context, p *proc, d time.Duration, check func() error) 
 // the bridge, the iptables rule, a folder, a setting). The node's folder
 // stays, with its logs, until the next Start.
 func (n *Node) Stop() error {
-	if n == nil || n.stopOnce {
+	if n == nil {
 		return nil
 	}
-	n.stopOnce = true
+	// A second caller (the test's end racing a signal) waits for the first.
+	n.stopOnce.Do(func() { n.stopErr = n.stop() })
+	return n.stopErr
+}
+
+func (n *Node) stop() error {
 	var errs []error
 	if n.client != nil && len(n.procs) > 0 {
 		n.deletePods()

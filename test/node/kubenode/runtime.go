@@ -27,7 +27,7 @@ const cniConfig = `{
         "type": "host-local",
         "dataDir": %q,
         "ranges": [[{"subnet": %q, "gateway": %q}]],
-        "routes": [{"dst": "10.244.0.0/16"}]
+        "routes": [{"dst": %q}]
       }
     },
     {"type": "loopback"}
@@ -72,7 +72,7 @@ func (n *Node) startContainerd(ctx context.Context) error {
 	if err := os.MkdirAll(cni, 0o755); err != nil {
 		return err
 	}
-	conf := fmt.Sprintf(cniConfig, Bridge, n.path("cni", "ipam"), podSubnet, HostIP)
+	conf := fmt.Sprintf(cniConfig, Bridge, n.path("cni", "ipam"), podSubnet, HostIP, podRoutes)
 	if err := os.WriteFile(filepath.Join(cni, "10-incumbent.conflist"), []byte(conf), 0o644); err != nil {
 		return err
 	}
