@@ -149,6 +149,7 @@ func (opts *injectOptions) run(fs *pflag.FlagSet, args []string, out io.Writer) 
 	if err != nil {
 		return err
 	}
+	o.Warn = func(msg string) { fmt.Fprintln(opts.env.Stderr, "incumbent inject: warning:", msg) }
 	b, err := inject.Inject(*o, inputs...)
 	if err != nil {
 		return usage(err)

@@ -81,6 +81,12 @@ func Inject(o Options, inputs ...Input) ([]byte, error) {
 	}
 	var drop []*object // the workloads' own ServiceAccounts, for --rbac=exclude
 	for _, w := range selected {
+		if o.Mode == LeaderPort && o.Warn != nil {
+			if why := rolloutDeadlock(w); why != "" {
+				o.Warn(fmt.Sprintf("%s: %s: with --mode leader-port only the leader is ever Ready, and %s: a rollout deadlocks (the new pods are followers that never become Ready, and the old leader is never taken away). Set strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 0, maxUnavailable: 100%%}} or {type: Recreate}, or use --mode labels, where every replica is Ready (docs/sidecar.md, \"Leader-only port\")",
+					w.where(), w.ref(), why))
+			}
+		}
 		sa, err := o.injectPod(w)
 		if err != nil {
 			return nil, err

@@ -131,6 +131,10 @@ type Options struct {
 	NoService, NoPDB bool
 	// ServiceName names the leader Service. Default <lease>-leader.
 	ServiceName string
+	// Warn, when set, receives what inject accepts but a user should know
+	// (a leader-port Deployment whose rollouts would deadlock), one line
+	// each, naming the place.
+	Warn func(string)
 }
 
 // imagePattern is what an image reference may look like here: no spaces,

@@ -37,23 +37,41 @@ func incumbent(t *testing.T, stdin []byte, args ...string) []byte {
 }
 
 func incumbentErr(stdin []byte, args ...string) ([]byte, error) {
+	out, _, err := incumbentOut(stdin, args...)
+	return out, err
+}
+
+// incumbentOut runs the CLI and returns its standard output and error.
+func incumbentOut(stdin []byte, args ...string) (stdout []byte, stderr string, err error) {
 	cmd := exec.Command(incBinary, args...)
 	cmd.Env = []string{"KUBECONFIG=" + node.Kubeconfig(), "HOME=" + workDir, "PATH=/usr/bin:/bin"}
 	cmd.Stdin = bytes.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var eb bytes.Buffer
+	cmd.Stderr = &eb
 	out, err := cmd.Output()
 	if err != nil {
-		return out, fmt.Errorf("%w: %s", err, stderr.String())
+		return out, eb.String(), fmt.Errorf("%w: %s", err, eb.String())
 	}
-	return out, nil
+	return out, eb.String(), nil
 }
 
 // inject runs incumbent inject on manifest with the node's incumbent image.
 func inject(t *testing.T, lease, mode string, manifest string, extra ...string) []byte {
 	t.Helper()
+	out, _ := injectWarnings(t, lease, mode, manifest, extra...)
+	return out
+}
+
+// injectWarnings is inject, also returning what inject wrote to its
+// standard error (its warnings).
+func injectWarnings(t *testing.T, lease, mode string, manifest string, extra ...string) ([]byte, string) {
+	t.Helper()
 	args := append([]string{"inject", "--lease", lease, "--mode", mode, "--image", incumbentImage}, extra...)
-	return incumbent(t, []byte(manifest), args...)
+	out, stderr, err := incumbentOut([]byte(manifest), args...)
+	if err != nil {
+		t.Fatalf("incumbent %s: %v", strings.Join(args, " "), err)
+	}
+	return out, stderr
 }
 
 // apply creates or updates (server-side apply) every object of a YAML

@@ -55,7 +55,12 @@ func leaderPort(t *testing.T, label, strategy string, replicas int, deadlock boo
 		if strategy != "" {
 			base = strings.Replace(base, "  replicas: ", "  "+strategy+"\n  replicas: ", 1)
 		}
-		manifest = inject(t, name, "leader-port", base)
+		var warnings string
+		manifest, warnings = injectWarnings(t, name, "leader-port", base)
+		// inject warns exactly when the rollout is about to deadlock.
+		if warned := strings.Contains(warnings, "a rollout deadlocks"); warned != deadlock {
+			t.Errorf("inject warned of a deadlock: %v, a deadlock expected: %v (stderr %q)", warned, deadlock, warnings)
+		}
 	}
 	// A short progress deadline: the default is 600s.
 	manifest = []byte(strings.Replace(string(manifest), "\n  replicas: ", fmt.Sprintf("\n  progressDeadlineSeconds: %d\n  replicas: ", progressDeadline), 1))

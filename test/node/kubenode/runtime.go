@@ -157,7 +157,7 @@ func (n *Node) startKubelet(ctx context.Context) error {
 		"--root-dir=" + n.path("kubelet"),
 		"--cert-dir=" + n.path("kubelet", "pki"),
 		"--hostname-override=" + n.Name,
-		"--v=1",
+		"--v=2", // SyncLoop DELETE, Killing container: when the kubelet reacted
 	})
 	return err
 }
