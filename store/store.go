@@ -37,6 +37,12 @@ var ErrMalformed = errors.New("malformed lease record")
 // It does not go away by retrying.
 var ErrPermission = errors.New("permission denied")
 
+// ErrCredentials is the refusal of the caller's credentials themselves, not
+// of one permission: on Kubernetes a 401 Unauthorized (an invalid or
+// expired token, or a pod's bound token once its pod object is deleted).
+// It wraps ErrPermission, so errors.Is(err, ErrPermission) holds for it too.
+var ErrCredentials = fmt.Errorf("%w (credentials rejected)", ErrPermission)
+
 // Record is the state of one election. On Kubernetes it is exactly the spec
 // of a coordination.k8s.io/v1 Lease as client-go's LeaseLock writes it, plus
 // a few annotations under incumbent.io/.

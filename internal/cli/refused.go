@@ -99,7 +99,8 @@ func (r *refusals) refused(key string, err error) bool {
 	r.pending[key] = msg
 	r.mu.Unlock()
 	if isNew && r.events != nil {
-		if r.fix != "" && !strings.Contains(msg, "incumbent rbac") {
+		// A rejected token is no Role's fault: no Role to print.
+		if r.fix != "" && !strings.Contains(msg, "incumbent rbac") && !errors.Is(err, store.ErrCredentials) {
 			msg += "; print the Role this sidecar needs with: " + r.fix
 		}
 		r.events.Refused(msg)
@@ -180,7 +181,11 @@ func (s *retryRefused) check(op string, err error, answers ...error) error {
 	switch {
 	case errors.Is(err, store.ErrPermission):
 		if s.r.refused(op, err) {
-			s.r.log.Error("a permission is refused: the election retries until it is granted (--on-refused=wait)", "err", err)
+			msg := "a permission is refused: the election retries until it is granted (--on-refused=wait)"
+			if errors.Is(err, store.ErrCredentials) {
+				msg = "the API server rejects this sidecar's credentials: the election retries until they are accepted (--on-refused=wait)"
+			}
+			s.r.log.Error(msg, "err", err)
 		}
 		return &refusedError{err: err}
 	case err == nil || slices.ContainsFunc(answers, func(a error) bool { return errors.Is(err, a) }):

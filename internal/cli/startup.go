@@ -73,6 +73,10 @@ func (o *runOptions) waitForStore(ctx context.Context, st store.Store, preflight
 			o.refusals.refused(startupKey, err)
 			reason = "a permission is refused; retrying until it is granted: " + err.Error()
 			msg = "a permission is refused: waiting for it to be granted (--on-refused=wait)"
+			if errors.Is(err, store.ErrCredentials) {
+				reason = "the API server rejects the credentials; retrying until they are accepted: " + err.Error()
+				msg = "the API server rejects this sidecar's credentials: waiting for them to be accepted (--on-refused=wait)"
+			}
 			level = slog.LevelError
 		case errors.Is(err, store.ErrMalformed):
 			reason = fmt.Sprintf("the lease record is malformed; fix or delete it (%s): %v", st, err)

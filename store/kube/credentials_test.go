@@ -25,8 +25,8 @@ func TestRejectedCredentialsAreNotARefusedVerb(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = st.Get(context.Background())
-	if !errors.Is(err, store.ErrPermission) {
-		t.Fatalf("Get with a rejected token: %v, want store.ErrPermission", err)
+	if !errors.Is(err, store.ErrCredentials) || !errors.Is(err, store.ErrPermission) {
+		t.Fatalf("Get with a rejected token: %v, want store.ErrCredentials (and so store.ErrPermission)", err)
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "refused verb") || !strings.Contains(msg, "rejected the credentials") || !strings.Contains(msg, "pod object is deleted") {

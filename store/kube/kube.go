@@ -335,7 +335,7 @@ func (s *Store) wrap(verb string, err error) error {
 		// object is gone, as after kubectl delete --force: the lease then
 		// cannot be released and expires instead.
 		return fmt.Errorf("%s %s: %w: the API server rejected the credentials (401 Unauthorized): the token is invalid or expired, or, for a pod's service-account token, its pod object is deleted (as by kubectl delete --force): %w",
-			verb, s, store.ErrPermission, err)
+			verb, s, store.ErrCredentials, err)
 	case apierrors.IsForbidden(err):
 		return fmt.Errorf("%s %s: %w: the API server refused verb %q on resource \"leases\" (group coordination.k8s.io) in namespace %q: %w",
 			verb, s, store.ErrPermission, verb, s.namespace, err)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -11,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 )
 
 // refusedSetup makes a namespace with the default Role of `incumbent rbac`
@@ -227,5 +229,28 @@ func TestRefusedPermissionExitsUnderOnRefusedExit(t *testing.T) {
 				return l["msg"] == "incumbent failed" && strings.Contains(s, `verb "update" on resource "leases"`)
 			})
 		})
+	}
+}
+
+// TestRejectedCredentialsAreWaitedForAndNamed: a token the API server
+// rejects (401: invalid, expired, or a pod's bound token once its pod is
+// deleted) is not a Role's fault. The sidecar says so, without sending the
+// operator to the Role, and waits as for a refused permission.
+func TestRejectedCredentialsAreWaitedForAndNamed(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "bad.kubeconfig")
+	if err := writeKubeconfig(kc, &rest.Config{Host: env.Config.Host, BearerToken: "not-a-valid-token",
+		TLSClientConfig: rest.TLSClientConfig{CAData: env.Config.CAData}}); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, "rejected", nil, append([]string{"run", "--kubeconfig=" + kc, "--lease=rejected", "-n", "default",
+		"--http-addr=127.0.0.1:0", "--log-format=json"}, fastTimings...)...)
+	rejected := func(l map[string]any) bool {
+		m, _ := l["msg"].(string)
+		e, _ := l["err"].(string)
+		return l["level"] == "ERROR" && strings.Contains(m, "rejects this sidecar's credentials") && strings.Contains(e, "401 Unauthorized")
+	}
+	p.waitLogs("two attempts, each naming the rejected credentials", 2, rejected)
+	if code, body := httpGet(t, "http://"+p.statusAddr()+"/healthz"); code != 200 || !strings.Contains(body, "rejects the credentials") || strings.Contains(body, "incumbent rbac") {
+		t.Errorf("/healthz with rejected credentials: %d %q; want 200, saying the credentials are rejected, no Role to print", code, body)
 	}
 }
