@@ -65,7 +65,7 @@ func TestMeasureHandOverLagAndWriteLatency(t *testing.T) {
 	var lags []time.Duration
 	var slipped, attempts []int
 	from, to := a, b
-	for range handOvers {
+	for i := range handOvers {
 		if _, err := w.until(func() error { return from.write(w, "state") }, accepted); err != nil {
 			t.Fatalf("%s holding: %v", from.name, err)
 		}
@@ -73,7 +73,9 @@ func TestMeasureHandOverLagAndWriteLatency(t *testing.T) {
 		w.hold(to, true)
 		n, err := w.until(func() error { return from.write(w, "state") }, isFenced)
 		if err != nil {
-			t.Fatalf("after the hand-over from %s to %s, %s's writes: %v", from.name, to.name, from.name, err)
+			l := w.lease()
+			t.Fatalf("hand-over %d, from %s to %s: %s's writes: %v (the Lease: holder %s, transitions %d, annotations %v, resourceVersion %s)",
+				i+1, from.name, to.name, from.name, err, *l.Spec.HolderIdentity, *l.Spec.LeaseTransitions, l.Annotations, l.ResourceVersion)
 		}
 		lags = append(lags, time.Since(sent))
 		slipped = append(slipped, n-1)

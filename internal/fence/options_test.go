@@ -80,8 +80,8 @@ func TestYAMLIsTheObjects(t *testing.T) {
 		t.Errorf("the header does not say what the policy does:\n%s", doc)
 	}
 	parts := strings.Split(doc, "\n---\n")
-	if len(parts) != 2 {
-		t.Fatalf("want two documents, got %d:\n%s", len(parts), doc)
+	if len(parts) != 4 {
+		t.Fatalf("want four documents (the fence, then the anchor), got %d:\n%s", len(parts), doc)
 	}
 	policy, binding, err := fence.Objects(o)
 	if err != nil {
@@ -97,6 +97,14 @@ func TestYAMLIsTheObjects(t *testing.T) {
 	}
 	if !reflect.DeepEqual(&gotPolicy, policy) || !reflect.DeepEqual(&gotBinding, binding) {
 		t.Errorf("the YAML does not decode to Objects' objects:\n%s", doc)
+	}
+	anchorPolicy, anchorBinding := fence.Anchor()
+	var gotAnchor admissionregistrationv1.ValidatingAdmissionPolicy
+	var gotAnchorBinding admissionregistrationv1.ValidatingAdmissionPolicyBinding
+	must(t, yaml.UnmarshalStrict([]byte(parts[2]), &gotAnchor))
+	must(t, yaml.UnmarshalStrict([]byte(parts[3]), &gotAnchorBinding))
+	if !reflect.DeepEqual(&gotAnchor, anchorPolicy) || !reflect.DeepEqual(&gotAnchorBinding, anchorBinding) {
+		t.Errorf("the YAML's last two documents are not the anchor:\n%s", doc)
 	}
 	if policy.Namespace != "" || binding.Namespace != "" || binding.Spec.ParamRef.Namespace != "prod" || binding.Spec.ParamRef.Name != "db" {
 		t.Errorf("want cluster-scoped objects whose parameter is lease prod/db: %+v %+v", policy.ObjectMeta, binding.Spec.ParamRef)

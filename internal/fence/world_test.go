@@ -133,12 +133,15 @@ func (w *world) deletePod(p *pod) {
 	must(w.t, w.admin.CoreV1().Pods(w.ns).Delete(w.ctx, p.name, metav1.DeleteOptions{GracePeriodSeconds: &zero}))
 }
 
-// install applies the policy and binding for o (its Lease, Namespace and
-// ServiceAccount filled in) and waits until the API server enforces them:
-// until a write with a token of the fenced service account that names no
-// pod, which the policy refuses whatever the Lease says, is refused.
+// install applies what incumbent fence prints for o (its Lease, Namespace
+// and ServiceAccount filled in): the anchor, kept once created, as kubectl
+// apply keeps it, then the policy and binding; and waits until the API
+// server enforces them: until a write with a token of the fenced service
+// account that names no pod, which the policy refuses whatever the Lease
+// says, is refused. The policy and binding are deleted at cleanup.
 func (w *world) install(o fence.Options) {
 	w.t.Helper()
+	w.anchor()
 	o.Lease, o.Namespace, o.ServiceAccount = leaseName, w.ns, fencedSA
 	if len(o.Resources) == 0 {
 		o.Resources = []fence.Resource{{Resource: "configmaps"}}
@@ -153,13 +156,33 @@ func (w *world) install(o fence.Options) {
 		_ = ar.ValidatingAdmissionPolicyBindings().Delete(ctx, binding.Name, metav1.DeleteOptions{})
 		_ = ar.ValidatingAdmissionPolicies().Delete(ctx, policy.Name, metav1.DeleteOptions{})
 	})
+	w.waitEnforced(policy.Name)
+}
+
+// anchor creates the anchor policy and binding unless they exist.
+func (w *world) anchor() {
+	w.t.Helper()
+	ar := w.admin.AdmissionregistrationV1()
+	policy, binding := fence.Anchor()
+	if err := create(w.ctx, ar.ValidatingAdmissionPolicies(), policy); err != nil && !apierrors.IsAlreadyExists(err) {
+		w.t.Fatal(err)
+	}
+	if err := create(w.ctx, ar.ValidatingAdmissionPolicyBindings(), binding); err != nil && !apierrors.IsAlreadyExists(err) {
+		w.t.Fatal(err)
+	}
+}
+
+// waitEnforced waits until a write of the fenced service account with a
+// token that names no pod is refused.
+func (w *world) waitEnforced(name string) {
+	w.t.Helper()
 	probe := w.unboundClient(fencedSA)
 	began := time.Now()
 	attempts, err := w.until(func() error { return probe.write(w, "probe") }, isFenced)
 	if err != nil {
 		w.t.Fatalf("the policy was not enforced within %v (%d attempts): %v", activeBound, attempts, err)
 	}
-	w.t.Logf("policy %s enforced %v after it was created (%d probe writes)", policy.Name, time.Since(began).Round(time.Millisecond), attempts)
+	w.t.Logf("policy %s enforced %v after it was created (%d probe writes)", name, time.Since(began).Round(time.Millisecond), attempts)
 }
 
 // until calls write until done(its error) holds, at most activeBound long,
