@@ -148,7 +148,7 @@ func (o Options) Validate() error {
 	}
 	for _, op := range o.Operations {
 		if !slices.Contains(knownOperations, op) {
-			return fmt.Errorf("fence: unknown operation %q: want %s", op, strings.Join(knownOperations, ", "))
+			return fmt.Errorf("fence: unknown operation %q: want %s (a patch is an UPDATE)", op, strings.Join(knownOperations, ", "))
 		}
 	}
 	if msgs := validation.IsDNS1123Subdomain(o.name()); len(msgs) > 0 {
