@@ -24,7 +24,7 @@ func YAML(o Options, header ...string) (string, error) {
 	}
 	var b strings.Builder
 	for _, h := range header {
-		fmt.Fprintf(&b, "# %s\n", h)
+		b.WriteString(strings.TrimRight("# "+h, " ") + "\n")
 	}
 	var res []string
 	for _, r := range o.Resources {
