@@ -63,7 +63,7 @@ func TestMeasureHandOverLagAndWriteLatency(t *testing.T) {
 
 	const handOvers = 40
 	var lags []time.Duration
-	var slipped, attempts []int
+	var slipped []int
 	from, to := a, b
 	for i := range handOvers {
 		if _, err := w.until(func() error { return from.write(w, "state") }, accepted); err != nil {
@@ -79,7 +79,6 @@ func TestMeasureHandOverLagAndWriteLatency(t *testing.T) {
 		}
 		lags = append(lags, time.Since(sent))
 		slipped = append(slipped, n-1)
-		attempts = append(attempts, n)
 		from, to = to, from
 	}
 	total := 0
