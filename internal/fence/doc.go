@@ -22,7 +22,9 @@
 //
 // Reads (get, list, watch) never pass through validating admission, and
 // requests of other users are not matched: neither is ever refused. The
-// election's own Lease is always left out, so that candidates can take it.
+// election's own Lease is always left out, so that candidates can take it
+// and create it again after a deletion: every Lease of that name, in every
+// namespace, since a rule that excludes it cannot name a namespace.
 //
 // What it does not guarantee: each API server evaluates the policy against
 // its own informer's copy of the Lease, which lags the Lease by

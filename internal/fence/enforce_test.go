@@ -219,7 +219,9 @@ func (w *world) adminWrite(name string) error {
 
 // TestTheElectionsLeaseIsNeverFenced: with every resource fenced, a
 // non-holder candidate can still take the election's Lease (it could never
-// become the holder otherwise), but not write another Lease.
+// become the holder otherwise) and create it again after a deletion (which
+// a missing parameter would refuse, were the Lease left out only by the
+// policy's matchConditions), but not write another Lease.
 func TestTheElectionsLeaseIsNeverFenced(t *testing.T) {
 	w := newWorld(t, "fence-everything")
 	a, b := w.newPod("db-0", fencedSA), w.newPod("db-1", fencedSA)
@@ -238,6 +240,14 @@ func TestTheElectionsLeaseIsNeverFenced(t *testing.T) {
 	}
 	if _, err := w.until(func() error { return b.write(w, "state") }, accepted); err != nil {
 		t.Fatalf("db-1 holding: %v", err)
+	}
+	// Deleted, the Lease can still be created again by a candidate.
+	must(t, w.admin.CoordinationV1().Leases(w.ns).Delete(w.ctx, leaseName, metav1.DeleteOptions{}))
+	if _, err := w.until(func() error {
+		_, err := st.Create(w.ctx, store.Record{Holder: b.name, Instance: "b", LeaseDuration: time.Second, Transitions: rec.Transitions + 2})
+		return err
+	}, accepted); err != nil {
+		t.Fatalf("db-1 creating the deleted election Lease: %v", err)
 	}
 	other, err := kube.New(a.cfg, w.ns, "another-of-a", kube.Options{})
 	must(t, err)

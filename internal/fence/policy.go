@@ -50,15 +50,25 @@ func Objects(o Options) (*admissionregistrationv1.ValidatingAdmissionPolicy, *ad
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
 		ObjectMeta: metav1.ObjectMeta{Name: o.name(), Labels: map[string]string{"incumbent.io/lease": o.Lease}},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy:    &fail,
-			ParamKind:        &admissionregistrationv1.ParamKind{APIVersion: "coordination.k8s.io/v1", Kind: "Lease"},
-			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: rules},
+			FailurePolicy: &fail,
+			ParamKind:     &admissionregistrationv1.ParamKind{APIVersion: "coordination.k8s.io/v1", Kind: "Lease"},
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: rules,
+				// The election's own Lease: candidates must be able to take it,
+				// and create it again when it was deleted, which is decided
+				// before the missing parameter would refuse it: by name, in
+				// every namespace (a rule cannot name a namespace).
+				ExcludeResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+					ResourceNames: []string{o.Lease},
+					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.OperationAll},
+						Rule: admissionregistrationv1.Rule{APIGroups: []string{"coordination.k8s.io"}, APIVersions: []string{"*"},
+							Resources: []string{"leases"}, Scope: &scope},
+					},
+				}},
+			},
 			MatchConditions: []admissionregistrationv1.MatchCondition{
 				{Name: "the-candidates-service-account",
 					Expression: "request.userInfo.username == " + q("system:serviceaccount:"+o.Namespace+":"+o.ServiceAccount)},
-				{Name: "not-the-election-lease",
-					Expression: `!(request.resource.group == "coordination.k8s.io" && request.resource.resource == "leases" && ` +
-						"request.namespace == " + q(o.Namespace) + " && request.name == " + q(o.Lease) + ")"},
 			},
 			Variables: []admissionregistrationv1.Variable{
 				{Name: "holder", Expression: `has(params.spec.holderIdentity) ? params.spec.holderIdentity : ""`},
