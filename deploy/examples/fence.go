@@ -7,11 +7,14 @@ import (
 	"github.com/incumbent-io/incumbent/internal/fence"
 )
 
-// fenced lists the examples whose fence is generated beside them, with the
-// resources their application writes.
-var fenced = map[string][]fence.Resource{
-	"status-api.yaml": {{Resource: "configmaps"}},
-	"exec.yaml":       {{Resource: "configmaps"}},
+// fenced says whether the example file has its fence generated beside it,
+// and the resources its application writes.
+func fenced(file string) ([]fence.Resource, bool) {
+	switch file {
+	case "status-api.yaml", "exec.yaml":
+		return []fence.Resource{{Resource: "configmaps"}}, true
+	}
+	return nil, false
 }
 
 // FenceFiles returns, for the status-API and exec examples, the fence that
@@ -22,7 +25,7 @@ var fenced = map[string][]fence.Resource{
 func FenceFiles() (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for _, ex := range examples() {
-		res, ok := fenced[ex.file]
+		res, ok := fenced(ex.file)
 		if !ok {
 			continue
 		}

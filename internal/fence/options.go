@@ -34,10 +34,10 @@ type Options struct {
 
 // defaultOperations are the operations fenced when Options.Operations is
 // empty: every write but CONNECT (exec, attach, port-forward, proxy).
-var defaultOperations = []string{"CREATE", "UPDATE", "DELETE"}
+func defaultOperations() []string { return []string{"CREATE", "UPDATE", "DELETE"} }
 
 // knownOperations are the admission operations a rule may name.
-var knownOperations = []string{"CREATE", "UPDATE", "DELETE", "CONNECT"}
+func knownOperations() []string { return []string{"CREATE", "UPDATE", "DELETE", "CONNECT"} }
 
 // Resource names a resource of an API group, optionally a subresource.
 type Resource struct {
@@ -147,8 +147,8 @@ func (o Options) Validate() error {
 		}
 	}
 	for _, op := range o.Operations {
-		if !slices.Contains(knownOperations, op) {
-			return fmt.Errorf("fence: unknown operation %q: want %s (a patch is an UPDATE)", op, strings.Join(knownOperations, ", "))
+		if !slices.Contains(knownOperations(), op) {
+			return fmt.Errorf("fence: unknown operation %q: want %s (a patch is an UPDATE)", op, strings.Join(knownOperations(), ", "))
 		}
 	}
 	if msgs := validation.IsDNS1123Subdomain(o.name()); len(msgs) > 0 {
@@ -166,7 +166,7 @@ func (o Options) name() string {
 
 func (o Options) operations() []string {
 	if len(o.Operations) == 0 {
-		return defaultOperations
+		return defaultOperations()
 	}
 	return o.Operations
 }
