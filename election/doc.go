@@ -62,6 +62,11 @@
 // resource being protected can. Every term therefore carries a fencing
 // token (Term.Token). Pass it with every write to the protected resource and
 // have the resource refuse tokens lower than the highest it has seen.
+// Where the resource cannot check tokens, the server can be made to refuse
+// a deposed leader itself: the Kubernetes API server with the admission
+// policy `incumbent fence` prints, etcd with store/etcd's IsHolder in the
+// leader's transactions; and package writegate keeps the leader's own
+// client from sending a write once its term has ended (docs/fencing.md).
 //
 // The token is the store revision of the write that acquired the lease (see
 // store.Record.Revision): on Kubernetes the resourceVersion of that write

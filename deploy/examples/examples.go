@@ -122,6 +122,11 @@ func (ex example) render(image string) ([]byte, error) {
 	b.WriteString("# credentials its last leader releases the lease with (docs/sidecar.md):\n")
 	b.WriteString("#   kubectl delete -f " + ex.file + " -l " + inject.RemovalLabel + "!=" + inject.RemoveLast + " --cascade=foreground\n")
 	b.WriteString("#   kubectl delete -f " + ex.file + " -l " + inject.RemovalLabel + "=" + inject.RemoveLast + "\n")
+	if _, ok := fenced(ex.file); ok {
+		fence := strings.TrimSuffix(ex.file, ".yaml") + ".fence.yaml"
+		b.WriteString("# Fencing: with " + fence + " applied (by an administrator), the API server refuses\n")
+		b.WriteString("# the application's ConfigMap writes from every pod but the leader's (docs/fencing.md).\n")
+	}
 	b.WriteString("---\n")
 	b.Write(body)
 	return []byte(b.String()), nil

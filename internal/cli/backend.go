@@ -52,7 +52,7 @@ func findBackend(name string) (backend, error) {
 }
 
 func openKube(ctx context.Context, c *common) (store.Store, error) {
-	st, err := kube.New(c.rest, c.namespace, c.lease, kube.Options{UserAgent: "incumbent"})
+	st, err := kube.New(c.rest, c.namespace, c.lease, kube.Options{UserAgent: "incumbent", PodUID: c.podUID})
 	if err != nil {
 		return nil, usage(err)
 	}

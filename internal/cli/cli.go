@@ -161,7 +161,7 @@ Every flag can also be set through an environment variable named after it, e.g.
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usage(err) })
 	root.AddCommand(newRunCmd(e), newStatusCmd(e), newWatchCmd(e), newReleaseCmd(e), newTransferCmd(e),
-		newRBACCmd(e), newVersionCmd(e), newDemoCmd(e), newWithdrawCmd(e), newInjectCmd(e), newCopyBinaryCmd(e))
+		newRBACCmd(e), newFenceCmd(e), newVersionCmd(e), newDemoCmd(e), newWithdrawCmd(e), newInjectCmd(e), newCopyBinaryCmd(e))
 	return root
 }
 

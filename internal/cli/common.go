@@ -31,6 +31,9 @@ type common struct {
 
 	kubeContext   string // --context
 	leaseOptional bool   // status without --lease lists every Lease
+	// podUID is the candidate's own pod's UID, which the kube store
+	// records on the Lease for the API server's fence (run only).
+	podUID string
 
 	// resolved
 	rest   *rest.Config

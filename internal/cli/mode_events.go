@@ -32,7 +32,7 @@ var eventsMode = mode{
 			return part{}, failure(err)
 		}
 		rec, err := podevents.New(kc.Events(o.namespace), kc.Pods(o.namespace), podevents.Options{
-			Namespace: o.namespace, Pod: o.pod, UID: o.env.Getenv("POD_UID"), Lease: o.leaseName(), Logger: env.log})
+			Namespace: o.namespace, Pod: o.pod, UID: o.podUID, Lease: o.leaseName(), Logger: env.log})
 		if err != nil {
 			return part{}, usage(err)
 		}

@@ -127,6 +127,7 @@ lease folder).`,
 	o.common.addFlags(fs)
 	fs.StringVar(&o.identity, "identity", "", "this candidate's identity in the lease (default: POD_NAME, then the hostname)")
 	fs.StringVar(&o.pod, "pod", "", "this pod's name, for --label-pod, --events and the Event of a refused permission (default: POD_NAME, then the identity)")
+	fs.StringVar(&o.podUID, "pod-uid", "", "this pod's UID, recorded on the Lease while leading so that the API server's fence (incumbent fence) tells this pod from one re-created with its name (default: POD_UID)")
 	fs.DurationVar(&o.leaseDuration, "lease-duration", election.DefaultLeaseDuration, "how long followers wait, after the lease last changed, before taking it over")
 	fs.DurationVar(&o.renewDeadline, "renew-deadline", election.DefaultRenewDeadline, "how long the leader acts without a successful renewal before stepping down")
 	fs.DurationVar(&o.retryPeriod, "retry-period", election.DefaultRetryPeriod, "interval between renewals, and between reads while the watch is down")
@@ -202,6 +203,9 @@ func (o *runOptions) validate() error {
 		o.pod = o.env.Getenv("POD_NAME")
 	}
 	o.podKnown = o.pod != ""
+	if o.podUID == "" {
+		o.podUID = o.env.Getenv("POD_UID")
+	}
 	if o.pod == "" {
 		o.pod = o.identity
 	}

@@ -234,6 +234,11 @@ func joinModes() string {
 // PodDisruptionBudget inject generates: incumbent-<lease>.
 func (o *Options) ownName() string { return "incumbent-" + o.Lease }
 
+// OwnServiceAccount is the name of the ServiceAccount, Role and RoleBinding
+// inject writes for o ("incumbent-<lease>"): the service account the pods
+// run as, whose writes incumbent fence fences.
+func (o Options) OwnServiceAccount() string { return o.ownName() }
+
 // controlAddr is the --control-addr to write, or "" for the default.
 func (o *Options) controlAddr() string {
 	if o.ControlPort == DefaultControlPort {

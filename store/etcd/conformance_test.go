@@ -11,11 +11,16 @@ import (
 
 // The shared conformance suite, against the real etcd member: each store
 // has a client of its own, as separate processes would.
-func TestConformance(t *testing.T) {
+func TestConformance(t *testing.T) { conformance(t) }
+
+// The same with the fence key kept: it changes nothing the suite sees.
+func TestConformanceWithTheFenceKey(t *testing.T) { conformance(t, etcd.WithFenceKey()) }
+
+func conformance(t *testing.T, opts ...etcd.Option) {
 	prefix := testPrefix(t)
 	key := func(name string) string { return prefix + "/" + name }
 	newStore := func(t *testing.T, name string) store.Store {
-		s, err := etcd.New(sharedClient(t), prefix, name)
+		s, err := etcd.New(sharedClient(t), prefix, name, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}

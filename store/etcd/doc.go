@@ -67,10 +67,23 @@
 // token, for every backend; an etcd lease would add a second, server-side
 // clock whose expiry the leader cannot observe in time.
 //
+// # Fencing the leader's own transactions
+//
+// With the option WithFenceKey, the Store also keeps the key
+//
+//	<prefix>/<name>/term
+//
+// (no election name contains "/", so it is nobody's record), written in the
+// same transaction as each acquisition and deleted with each release, so
+// that its mod revision is the fencing token of the term in office.
+// Store.IsHolder(token) compares it: a leader that puts that comparison in
+// its own transactions has them refused by etcd itself once its term is
+// over, as etcd's concurrency.Mutex.IsOwner does for a mutex.
+//
 // # Permissions
 //
 // With etcd authentication enabled, the client's user needs read and write
 // permission on the key (etcdctl role grant-permission <role> readwrite
-// <prefix>/<name>). A refusal is reported as an error wrapping
+// <prefix>/<name>; with WithFenceKey, on <prefix>/<name>/term too). A refusal is reported as an error wrapping
 // store.ErrPermission that names the operation and the key.
 package etcd

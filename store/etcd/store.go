@@ -20,8 +20,9 @@ const DefaultPrefix = "/incumbent/leases"
 // Store is the etcd-backed store.Store of one election: the single key
 // <prefix>/<name>. It is safe for concurrent use.
 type Store struct {
-	client *clientv3.Client
-	key    string
+	client   *clientv3.Client
+	key      string
+	fenceKey string // "" unless WithFenceKey
 
 	mu   sync.Mutex
 	last revisionFields // the newest value read or written
@@ -38,7 +39,7 @@ type revisionFields struct {
 // <prefix>/<name> through client, which the caller keeps and closes. An
 // empty prefix means DefaultPrefix. The prefix must start with "/" and not
 // end with one; the name may hold letters, digits, '.', '-' and '_'.
-func New(client *clientv3.Client, prefix, name string) (*Store, error) {
+func New(client *clientv3.Client, prefix, name string, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("etcd store: a client is required")
 	}
@@ -51,7 +52,11 @@ func New(client *clientv3.Client, prefix, name string) (*Store, error) {
 	if err := validateName(name); err != nil {
 		return nil, err
 	}
-	return &Store{client: client, key: prefix + "/" + name}, nil
+	s := &Store{client: client, key: prefix + "/" + name}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 func validatePrefix(prefix string) error {
@@ -119,7 +124,7 @@ func (s *Store) Create(ctx context.Context, rec store.Record) (store.Record, err
 	}
 	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(s.key), "=", 0)).
-		Then(clientv3.OpPut(s.key, val)).
+		Then(s.withFence(rec, clientv3.OpPut(s.key, val))...).
 		Else(clientv3.OpGet(s.key, clientv3.WithKeysOnly())).
 		Commit()
 	if err != nil {
@@ -163,7 +168,7 @@ func (s *Store) Update(ctx context.Context, rec store.Record) (store.Record, err
 	}
 	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(s.key), "=", rev)).
-		Then(clientv3.OpPut(s.key, val)).
+		Then(s.withFence(rec, clientv3.OpPut(s.key, val))...).
 		Else(clientv3.OpGet(s.key, clientv3.WithKeysOnly())).
 		Commit()
 	if err != nil {

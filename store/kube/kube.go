@@ -51,6 +51,16 @@ const (
 	// on: a client-go candidate that takes the Lease over keeps annotations
 	// it does not know.
 	AnnotationTerm = "incumbent.io/term"
+	// AnnotationHolderPodUID holds the UID of the holder's pod and the
+	// leaseTransitions value of the term it belongs to, as
+	// "UID/TRANSITIONS" (for example
+	// "0b9e2a4c-6f1d-4e2b-9a3e-5c7d8e9f0a1b/4"). A Store given
+	// Options.PodUID writes it with every write that names a holder (its
+	// acquisition and its renewals) and removes it when it releases. It is
+	// what the API server's fence (incumbent fence) compares a request's
+	// pod UID with; like AnnotationTerm it is stale, and ignored, once
+	// leaseTransitions has moved on.
+	AnnotationHolderPodUID = "incumbent.io/holder-pod-uid"
 )
 
 // Default rate limits of the lease client: generous for one election, and
@@ -66,6 +76,7 @@ type Store struct {
 	leases    LeaseClient
 	namespace string
 	name      string
+	podUID    string // Options.PodUID
 
 	mu     sync.Mutex
 	recent []*coordinationv1.Lease // the last few Leases read or written, newest last
@@ -80,6 +91,15 @@ type Options struct {
 	// UserAgent identifies the client to the API server. Default
 	// "incumbent".
 	UserAgent string
+	// PodUID is the UID of the candidate's own pod (downward API
+	// metadata.uid, e.g. POD_UID). When set, every write of this Store
+	// that names a holder records it in AnnotationHolderPodUID, and a write
+	// that names none removes it, so that the API server's fence can tell
+	// this pod from a pod re-created with the same name. A Store shared by
+	// candidates of several pods, or used by an operator (release,
+	// transfer), must leave it empty: it then leaves the annotation as it
+	// finds it.
+	PodUID string
 }
 
 // New returns a Store for the Lease namespace/name, talking to the API
@@ -111,11 +131,14 @@ func New(cfg *rest.Config, namespace, name string, opts Options) (*Store, error)
 	// A dialer of its own keeps client-go from sharing a cached transport
 	// (and its HTTP/2 connection) with the process's other clients.
 	c.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	if msgs := validation.IsValidLabelValue(opts.PodUID); len(msgs) > 0 || strings.Contains(opts.PodUID, "/") {
+		return nil, fmt.Errorf("kube store: invalid pod UID %q: want the pod's metadata.uid, e.g. from the downward API", opts.PodUID)
+	}
 	lc, err := newLeaseClient(c, namespace)
 	if err != nil {
 		return nil, fmt.Errorf("kube store: build client: %w", err)
 	}
-	return &Store{leases: lc, namespace: namespace, name: name}, nil
+	return &Store{leases: lc, namespace: namespace, name: name, podUID: opts.PodUID}, nil
 }
 
 // NewForClient returns a Store that uses the given client, bound to the
@@ -174,7 +197,7 @@ func (s *Store) record(verb string, l *coordinationv1.Lease) (store.Record, erro
 // Create implements store.Store.
 func (s *Store) Create(ctx context.Context, rec store.Record) (store.Record, error) {
 	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: s.namespace}}
-	apply(l, rec)
+	s.apply(l, rec)
 	got, err := s.leases.Create(ctx, l, metav1.CreateOptions{})
 	if err != nil {
 		return store.Record{}, s.wrap("create", err)
@@ -199,7 +222,7 @@ func (s *Store) Update(ctx context.Context, rec store.Record) (store.Record, err
 		base = l
 	}
 	l := base.DeepCopy()
-	apply(l, rec)
+	s.apply(l, rec)
 	got, err := s.leases.Update(ctx, l, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
 		// A Lease deleted since it was read fails the UID precondition

@@ -65,12 +65,21 @@ type harness struct {
 	cands []*candidate
 	all   []*sidecar // every sidecar started, replacements included
 	rng   *rand.Rand
+	api   *apiProfile // the API-server profile, nil in the others
 }
 
 // newHarness starts n sidecars campaigning for lease; the report lists
 // kinds first. Everything it starts is stopped by the test's cleanup,
 // processes first; their logs are kept if the test fails or -chaos.keep.
 func newHarness(t *testing.T, lease string, n int, fencing bool, kinds []string, seed uint64) *harness {
+	t.Helper()
+	return newHarnessFor(t, lease, n, fencing, kinds, seed, nil)
+}
+
+// newHarnessFor is newHarness, with the workloads writing to the API server
+// when api is not nil (fencing then says whether the fence policy is
+// installed).
+func newHarnessFor(t *testing.T, lease string, n int, fencing bool, kinds []string, seed uint64, api *apiProfile) *harness {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "incumbent-chaos-logs-"+lease+"-")
 	if err != nil {
@@ -83,8 +92,11 @@ func newHarness(t *testing.T, lease string, n int, fencing bool, kinds []string,
 		}
 		os.RemoveAll(dir)
 	})
-	h := &harness{t: t, lease: lease, dir: dir, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
-	h.check = checker.New(checker.Options{Fencing: fencing, Kinds: kinds})
+	h := &harness{t: t, lease: lease, dir: dir, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), api: api}
+	h.check = checker.New(checker.Options{Fencing: fencing, Kinds: kinds, APIServer: api != nil})
+	if api != nil {
+		api.setUp(h, fencing)
+	}
 	h.srv = httptest.NewServer(h.check.Handler())
 	t.Cleanup(h.srv.Close)
 	slow, err := delayproxy.Start(cluster.APIServerAddr())
@@ -133,6 +145,9 @@ func (h *harness) start(c *candidate) {
 	// not to, which would overrun every grace period.
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + workDir, "CHAOS_CHECKER=" + h.srv.URL,
 		"CHAOS_STUBBORN_EVERY=3", "GORACE=atexit_sleep_ms=0"}
+	if h.api != nil {
+		env = append(env, h.api.podEnv(h, c, name)...)
+	}
 	args := []string{"run", "--lease", h.lease, "--namespace", "default", "--kubeconfig", c.kubeconfig,
 		"--identity", c.id, "--lease-duration", leaseDuration.String(), "--renew-deadline", renewDeadline.String(),
 		"--retry-period", retryPeriod.String(), "--grace", grace.String(), "--http-addr", "", "--control-addr", "", "--log-format", "json", "--log-level", *flagLogLevel,

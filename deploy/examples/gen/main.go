@@ -16,6 +16,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
+	fences, err := examples.FenceFiles()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gen:", err)
+		os.Exit(1)
+	}
+	for name, b := range fences {
+		files[name] = b
+	}
 	names := make([]string, 0, len(files))
 	for name := range files {
 		names = append(names, name)

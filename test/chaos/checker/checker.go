@@ -36,6 +36,12 @@ type Options struct {
 	// Kinds lists fault kinds the report shows first, in this order, even
 	// if none was injected; others follow in the order first injected.
 	Kinds []string
+	// APIServer says that the resource is the Kubernetes API server, not
+	// the checker: workloads report each write with the API server's
+	// verdict (APIWrite), and Fencing says whether its fence policy is
+	// installed. The checker then refuses nothing and judges what the API
+	// server accepted (see APIWrite).
+	APIServer bool
 }
 
 // Term is what the checker knows about one term.
@@ -78,9 +84,10 @@ type StaleWrite struct {
 // Checker is the journal and the fenced resource. All methods are safe for
 // concurrent use.
 type Checker struct {
-	fencing bool
-	clock   func() time.Time
-	kinds   []string
+	fencing   bool
+	apiServer bool
+	clock     func() time.Time
+	kinds     []string
 
 	mu         sync.Mutex
 	terms      []*Term // in the order they began
@@ -94,6 +101,18 @@ type Checker struct {
 	protocol   []string // requests that break the workload's protocol
 	faults     []*Fault
 	changed    chan struct{}
+	// With APIServer: the writes the API server accepted, and how many
+	// writes of a term not known to be stale it refused.
+	accepted       []apiWrite
+	refusedCurrent int
+}
+
+// apiWrite is a write the API server accepted.
+type apiWrite struct {
+	at       time.Time
+	token    int64
+	identity string
+	rv       int64 // the resourceVersion of the object written
 }
 
 // New returns an empty Checker.
@@ -101,7 +120,7 @@ func New(o Options) *Checker {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	return &Checker{fencing: o.Fencing, clock: o.Clock, kinds: slices.Clone(o.Kinds), byToken: map[int64]*Term{}, changed: make(chan struct{})}
+	return &Checker{fencing: o.Fencing, apiServer: o.APIServer, clock: o.Clock, kinds: slices.Clone(o.Kinds), byToken: map[int64]*Term{}, changed: make(chan struct{})}
 }
 
 // Fencing reports whether stale writes are rejected.
@@ -175,6 +194,50 @@ func (c *Checker) Write(token int64, identity string) (accepted bool, highest in
 	}
 	c.notify()
 	return accepted, highest
+}
+
+// APIWrite records a write of the term with token to the Kubernetes API
+// server and the API server's verdict: accepted, with the resourceVersion
+// of the object written (rv), or refused by the fence policy. The checker
+// judges an accepted write by etcd's order, which every resourceVersion of
+// the cluster shares and every token is made of (a token is the
+// resourceVersion of the Lease write that began its term): it is stale if
+// some term with a higher token began with a Lease write before it, that
+// is, if a token T' with token < T' < rv has begun (judged in Report, once
+// every term has said it began). A refused write is stale if its token is
+// below the highest seen when it arrives; a refusal of any other write is
+// counted apart, as the fence's cost to the term in office.
+func (c *Checker) APIWrite(token int64, identity string, accepted bool, rv int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock()
+	c.writes++
+	t := c.byToken[token]
+	switch {
+	case t == nil:
+		c.protocol = append(c.protocol, fmt.Sprintf("%s: write with token %d by %s, which never began", stamp(now), token, identity))
+	case t.Identity != identity:
+		c.protocol = append(c.protocol, fmt.Sprintf("%s: write with token %d by %s, but %s began it", stamp(now), token, identity, t.Identity))
+	case t.Ended():
+		c.protocol = append(c.protocol, fmt.Sprintf("%s: write with token %d by %s after its end", stamp(now), token, identity))
+	}
+	switch {
+	case accepted:
+		c.accepted = append(c.accepted, apiWrite{at: now, token: token, identity: identity, rv: rv})
+	case token < c.highest:
+		c.stale = append(c.stale, StaleWrite{At: now, Token: token, Identity: identity, Highest: c.highest})
+	default:
+		c.refusedCurrent++
+	}
+	c.highest = max(c.highest, token)
+	if t != nil {
+		t.Writes++
+		t.LastWrite = now
+		if !accepted {
+			t.Rejected++
+		}
+	}
+	c.notify()
 }
 
 // End records that the term with token ended.

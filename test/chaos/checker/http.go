@@ -10,6 +10,9 @@ import (
 //
 //	POST /begin?token=T&id=I&pid=P   a term begins
 //	POST /write?token=T&id=I         a fenced write: 409 Conflict if refused
+//	POST /write?token=T&id=I&outcome=accepted&rv=R
+//	POST /write?token=T&id=I&outcome=refused
+//	                                  a write to the API server, and its verdict
 //	POST /end?token=T&id=I           the term ends
 //
 // A malformed request gets 400 Bad Request and is recorded as a protocol
@@ -31,6 +34,22 @@ func (c *Checker) Handler() http.Handler {
 	mux.HandleFunc("POST /write", func(w http.ResponseWriter, r *http.Request) {
 		token, id, ok := c.params(w, r)
 		if !ok {
+			return
+		}
+		if outcome := r.URL.Query().Get("outcome"); outcome != "" {
+			var rv int64
+			if outcome == "accepted" {
+				v, err := strconv.ParseInt(r.URL.Query().Get("rv"), 10, 64)
+				if err != nil || v <= 0 {
+					c.bad(w, r, "rv must be a positive integer with outcome=accepted")
+					return
+				}
+				rv = v
+			} else if outcome != "refused" {
+				c.bad(w, r, "outcome must be accepted or refused")
+				return
+			}
+			c.APIWrite(token, id, outcome == "accepted", rv)
 			return
 		}
 		if accepted, highest := c.Write(token, id); !accepted {

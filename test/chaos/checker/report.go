@@ -56,7 +56,12 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // Report is everything the checker found.
 type Report struct {
 	Fencing bool
-	Terms   int
+	// APIServer: the resource was the Kubernetes API server (Fencing: its
+	// fence policy was installed); RefusedCurrent counts the writes it
+	// refused to a term not known to be stale.
+	APIServer      bool
+	RefusedCurrent int
+	Terms          int
 	// Ended counts the terms that said they ended; the others were killed
 	// (or are still in office).
 	Ended  int
@@ -91,7 +96,8 @@ func (r Report) Kind(kind string) KindReport {
 func (c *Checker) Report() Report {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := Report{Fencing: c.fencing, Terms: len(c.terms), Writes: c.writes, Protocol: slices.Clone(c.protocol)}
+	r := Report{Fencing: c.fencing, APIServer: c.apiServer, RefusedCurrent: c.refusedCurrent,
+		Terms: len(c.terms), Writes: c.writes, Protocol: slices.Clone(c.protocol)}
 	kinds := map[string]*KindReport{}
 	var order []string
 	kind := func(name string) *KindReport {
@@ -150,6 +156,14 @@ func (c *Checker) Report() Report {
 		}
 	}
 	r.Stale = slices.Clone(c.stale)
+	for _, w := range c.accepted {
+		if newer := c.newerBegunBelow(w.token, w.rv); newer > 0 {
+			k := kind(c.faultAt(w.at))
+			k.StaleAttempted++
+			k.StaleAccepted++
+			r.Stale = append(r.Stale, StaleWrite{At: w.at, Token: w.token, Identity: w.identity, Highest: newer, Accepted: true})
+		}
+	}
 	for _, t := range c.outOfOrder {
 		kind(c.faultAt(t.Begin)).OutOfOrder++
 	}
@@ -172,6 +186,18 @@ func (c *Checker) Report() Report {
 		r.Total.OutOfOrder += k.OutOfOrder
 	}
 	return r
+}
+
+// newerBegunBelow returns the highest token above token and below rv that
+// has begun, or 0; c.mu must be held.
+func (c *Checker) newerBegunBelow(token, rv int64) int64 {
+	var newer int64
+	for _, t := range c.terms {
+		if t.Token > token && t.Token < rv {
+			newer = max(newer, t.Token)
+		}
+	}
+	return newer
 }
 
 // faultAt is the kind of the fault in progress at t; c.mu must be held.
@@ -219,7 +245,17 @@ func (r Report) Markdown() string {
 	if !r.Fencing {
 		fencing = "off"
 	}
-	fmt.Fprintf(&b, "Fencing %s; %d terms (%d said they ended, %d were killed), %d writes.\n\n", fencing, r.Terms, r.Ended, r.Terms-r.Ended, r.Writes)
+	if r.APIServer {
+		policy := "installed"
+		if !r.Fencing {
+			policy = "not installed"
+		}
+		fmt.Fprintf(&b, "Writes to the Kubernetes API server (ConfigMap updates with pod-bound tokens), the fence policy %s; "+
+			"%d terms (%d said they ended, %d were killed), %d writes; %d writes of a term not known to be stale refused.\n\n",
+			policy, r.Terms, r.Ended, r.Terms-r.Ended, r.Writes, r.RefusedCurrent)
+	} else {
+		fmt.Fprintf(&b, "Fencing %s; %d terms (%d said they ended, %d were killed), %d writes.\n\n", fencing, r.Terms, r.Ended, r.Terms-r.Ended, r.Writes)
+	}
 	b.WriteString("| fault | count | leadership moved | overlapping terms | stale writes attempted | rejected | accepted | tokens out of order | unavailability p50 | max |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	row := func(k KindReport, p50, mx string) {

@@ -10,6 +10,15 @@
 // (409) is not fatal: the child keeps writing, as a deposed leader that has
 // not yet been told would, and only the checker's counts tell.
 //
+// With CHAOS_API set (the API-server profile), each write is instead an
+// update of a ConfigMap through the Kubernetes API server with the token of
+// the child's pod (see apiWriter), reported with the API server's verdict:
+//
+//	POST /write?token=T&id=I&outcome=accepted&rv=R   R: the ConfigMap's resourceVersion
+//	POST /write?token=T&id=I&outcome=refused         refused by the fence policy
+//
+// Other failures (the API server unreachable) are logged, not reported.
+//
 // With CHAOS_STUBBORN_EVERY=N (N > 0), a child whose token is N-1 modulo N
 // ignores SIGTERM and keeps writing until incumbent SIGKILLs it at the end
 // of its grace period: its term then ends at its last write, which must
@@ -72,6 +81,24 @@ func run(sigs <-chan os.Signal) error {
 		return resp.StatusCode, nil
 	}
 
+	api, err := newAPIWriter()
+	if err != nil {
+		return err
+	}
+	write := func() (int, error) { return post("/write", nil) }
+	if api != nil {
+		write = func() (int, error) {
+			rv, err := api.write(token, id)
+			switch {
+			case errors.Is(err, errRefused):
+				return post("/write", url.Values{"outcome": {"refused"}})
+			case err != nil:
+				return 0, fmt.Errorf("the API server: %w", err)
+			}
+			return post("/write", url.Values{"outcome": {"accepted"}, "rv": {strconv.FormatInt(rv, 10)}})
+		}
+	}
+
 	if code, err := post("/begin", url.Values{"pid": {strconv.Itoa(os.Getpid())}}); err != nil || code != http.StatusOK {
 		return fmt.Errorf("begin term %s: status %d, %v", token, code, err)
 	}
@@ -90,7 +117,7 @@ func run(sigs <-chan os.Signal) error {
 			}
 			return nil
 		case <-tick.C:
-			code, err := post("/write", nil)
+			code, err := write()
 			switch {
 			case err != nil:
 				fmt.Fprintf(os.Stderr, "chaos child %s (term %s): write: %v\n", id, token, err)
