@@ -17,10 +17,10 @@ const maxRaces = 3
 // campaign follows the election until this candidate may take the lease,
 // and takes it: it returns the new term and the record as written. It
 // returns a nil term and a nil error when ctx ends, and an error only for
-// what retrying cannot cure. No acquisition is attempted before hold unless
-// the lease was handed to this candidate, or another candidate has held it
-// since (the hold-back has then served its purpose).
-func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Time) (*Term, store.Record, error) {
+// what retrying cannot cure. No acquisition is attempted before hold.until
+// unless the lease was handed to this candidate, or, for a hold that only
+// yields, another candidate has held it since.
+func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold holdBack) (*Term, store.Record, error) {
 	changes, stop := e.tracker.changed()
 	defer stop()
 	timer := e.clock.NewTimer(time.Hour)
@@ -53,13 +53,13 @@ func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Ti
 				continue
 			}
 		default:
-			// The hold-back lets another candidate go first: once one has
-			// taken the lease, it has served.
-			if !hold.IsZero() && o.exists && o.rec.Held() && !heldBy(o.rec, e.cfg.Identity, e.instance) {
-				hold = time.Time{}
+			// A hold that yields (after a requested release) has served once
+			// another candidate has taken the lease.
+			if hold.yield && o.exists && o.rec.Held() && !heldBy(o.rec, e.cfg.Identity, e.instance) {
+				hold = holdBack{}
 			}
 			now := e.clock.Now()
-			st := e.standing(hold, retryAt)
+			st := e.standing(hold.until, retryAt)
 			d := decide(o, now, st)
 			e.report(d, st)
 			if !d.take {
@@ -116,6 +116,18 @@ func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold time.Ti
 			o = e.tracker.latest()
 		}
 	}
+}
+
+// holdBack is the wait after a resignation: no acquisition before until
+// (unless the lease is handed to this candidate). One that yields ends as
+// soon as another candidate has taken the lease: it only lets another go
+// first. That is the hold after an operator's release request; after any
+// other resignation, which may repeat as soon as a term starts (a workload
+// that fails at once), the hold lasts, so that two such candidates cannot
+// pass the lease back and forth without pause.
+type holdBack struct {
+	until time.Time
+	yield bool
 }
 
 // standing returns what the decision needs to know about this candidate.

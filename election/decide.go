@@ -15,8 +15,9 @@ type standing struct {
 	// record is waited out.
 	ownLease time.Duration
 	// holdUntil: after a resignation, no acquisition before then unless the
-	// lease was handed to this candidate, so that the others go first (the
-	// campaign clears it once another candidate has held the lease).
+	// lease was handed to this candidate, so that the others go first (after
+	// a release request the campaign clears it once another candidate has
+	// held the lease).
 	holdUntil time.Time
 	// retryAt: after an acquisition that failed (not a lost race), no
 	// attempt before then.
@@ -80,7 +81,7 @@ func decide(o observation, now time.Time, c standing) decision {
 	switch {
 	case now.Before(c.holdUntil) && !handedToUs:
 		return decision{until: c.holdUntil, state: StateHeldBack,
-			reason: "resigned: holding back one lease duration, or until another candidate takes the lease, so that one goes first"}
+			reason: "resigned: holding back (one lease duration at most) so that another candidate goes first"}
 	case now.Before(c.retryAt):
 		return decision{until: c.retryAt, state: StateCampaigning,
 			reason: "retrying after a failed acquisition"}

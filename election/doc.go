@@ -31,9 +31,10 @@
 //     record held by the same identity but another instance is treated as
 //     held by someone else.
 //   - After a term ends the candidate follows and campaigns again: Run is not
-//     one-shot. After a resignation it holds back one LeaseDuration, or until
-//     another candidate has held the lease, so that another candidate goes
-//     first; after Withdraw it never campaigns again.
+//     one-shot. After a resignation it holds back one LeaseDuration, so that
+//     another candidate goes first (after an operator's release request,
+//     only until another candidate has taken the lease); after Withdraw it
+//     never campaigns again.
 //
 // The follower's side is campaign.go, the leader's lead.go, what a candidate
 // knows of the record tracker.go, and Status says where it stands (State).

@@ -193,16 +193,16 @@ func (e *Elector) Run(ctx context.Context) error {
 		wg.Go(func() { e.health.run(ctx, e.healthChanged) })
 	}
 
-	var hold time.Time // no campaign before, after a resignation
+	var hold holdBack // after a resignation
 	for {
 		t, mine, err := e.campaign(ctx, fatal, hold)
 		if err == nil && t != nil {
-			var resigned bool
-			resigned, err = e.lead(ctx, fatal, t, mine)
-			hold = time.Time{}
-			if resigned {
+			var r resignation
+			r, err = e.lead(ctx, fatal, t, mine)
+			hold = holdBack{}
+			if r.resigned {
 				// Let every other candidate, even one that polls, go first.
-				hold = e.clock.Now().Add(e.cfg.LeaseDuration)
+				hold = holdBack{until: e.clock.Now().Add(e.cfg.LeaseDuration), yield: r.requested}
 			}
 		}
 		if err != nil {

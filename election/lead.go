@@ -17,9 +17,9 @@ const overrunSlack = 100 * time.Millisecond
 
 // lead runs one term: it starts Lead, renews every RetryPeriod, ends the
 // term on loss, deadline, request or stop, waits for Lead to return, and
-// releases the lease unless it was lost. resigned reports a voluntary end
-// after which the candidate should let others go first.
-func (e *Elector) lead(ctx context.Context, stopped <-chan error, t *Term, mine store.Record) (resigned bool, fatal error) {
+// releases the lease unless it was lost. It reports a voluntary end, after
+// which the candidate should let others go first.
+func (e *Elector) lead(ctx context.Context, stopped <-chan error, t *Term, mine store.Record) (_ resignation, fatal error) {
 	e.health.setLeading(true)
 	defer e.health.setLeading(false)
 	e.setPhase(phase{state: StateLeading, reason: "this candidate holds the lease", term: t})
@@ -48,7 +48,7 @@ func (e *Elector) lead(ctx context.Context, stopped <-chan error, t *Term, mine 
 		case rec.TransferTo != "":
 			t.TransferTo(rec.TransferTo)
 		case rec.ReleaseRequested:
-			t.Resign()
+			t.end(errReleaseRequested)
 		}
 	}
 loop:
@@ -116,7 +116,7 @@ loop:
 	e.awaitWork(t, workDone)
 
 	if errors.Is(cause, ErrLeaseLost) || fatal != nil {
-		return false, fatal
+		return resignation{}, fatal
 	}
 	var handoff string
 	var te *TransferError
@@ -126,8 +126,23 @@ loop:
 	if err := e.release(ctx, mine, handoff, t.Token()); err != nil {
 		e.log.Warn("could not release the lease; it will expire", "err", err)
 	}
-	return errors.Is(cause, ErrResigned), nil
+	return resignation{resigned: errors.Is(cause, ErrResigned), requested: errors.Is(cause, errReleaseRequested)}, nil
 }
+
+// resignation says how a term ended, for the hold-back that follows.
+type resignation struct {
+	resigned  bool // the term ended by a resignation (ErrResigned)
+	requested bool // ... that an operator asked for (a release request)
+}
+
+// errReleaseRequested ends a term whose release an operator requested: a
+// resignation (errors.Is ErrResigned) after which the candidate holds back
+// only until another candidate has taken the lease. After any other
+// resignation (Term.Resign, the work returned: which may repeat at once,
+// as when a workload fails on start) it holds back a full lease duration,
+// so that two candidates whose work keeps failing cannot pass the lease
+// back and forth in a tight loop.
+var errReleaseRequested = fmt.Errorf("%w: an operator requested the release", ErrResigned)
 
 // awaitWork waits for the term's work to return. Past its grace (plus
 // overrunSlack) it reports the overrun, in the log and through Check,

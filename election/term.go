@@ -99,8 +99,7 @@ func (t *Term) Deadline() time.Time {
 // Resign ends the term: the elector waits for the Lead callback to return,
 // releases the lease, and holds back for one LeaseDuration before it
 // campaigns again, so that any other candidate, even one that polls
-// (client-go), takes it first; the hold-back ends early once another
-// candidate has held the lease.
+// (client-go), takes it first.
 func (t *Term) Resign() { t.end(ErrResigned) }
 
 // TransferTo ends the term and hands the lease to the candidate with the
