@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -43,10 +44,16 @@ func TestFenceFiles(t *testing.T) {
 			if !strings.Contains(string(files[example]), "# Fencing: with "+name+" applied") {
 				t.Errorf("%s does not point to %s", example, name)
 			}
-			var policies, bindings int
+			var policies, bindings, leases int
 			for _, obj := range decode(t, want) {
 				var err error
 				switch o := obj.(type) {
+				case *coordinationv1.Lease:
+					leases++
+					_, err = cs.CoordinationV1().Leases(o.Namespace).Create(context.Background(), o, dry)
+					if o.Namespace != Namespace || !strings.Contains(string(files[example]), "--lease="+o.Name) {
+						t.Errorf("the Lease %s/%s is not the example's", o.Namespace, o.Name)
+					}
 				case *admissionregistrationv1.ValidatingAdmissionPolicy:
 					policies++
 					_, err = ar.ValidatingAdmissionPolicies().Create(context.Background(), o, dry)
@@ -63,8 +70,8 @@ func TestFenceFiles(t *testing.T) {
 					t.Errorf("the API server rejects %T: %v", obj, err)
 				}
 			}
-			if policies != 2 || bindings != 2 {
-				t.Errorf("%d policies and %d bindings, want the fence's and the anchor's", policies, bindings)
+			if policies != 2 || bindings != 2 || leases != 1 {
+				t.Errorf("%d policies, %d bindings and %d Leases, want the fence's and the anchor's, and the election's Lease", policies, bindings, leases)
 			}
 			for _, ex := range examples() {
 				if ex.file == example && !strings.Contains(string(want), `"system:serviceaccount:default:`+ex.o.OwnServiceAccount()+`"`) {

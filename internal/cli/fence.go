@@ -19,6 +19,8 @@ type fenceOptions struct {
 	operations     []string
 	name           string
 	requirePodUID  bool
+	// fencedNamespaces: --fenced-namespace.
+	fencedNamespaces []string
 }
 
 func newFenceCmd(e *Env) *cobra.Command {
@@ -30,8 +32,11 @@ func newFenceCmd(e *Env) *cobra.Command {
 parameter is the election's Lease: the API server then admits the writes (--operations) of
 the service account's requests to the resources named only when they come from the pod that
 holds the Lease (the pod UID the sidecar records on the Lease, else the pod's name), and
-refuses every one while the Lease is released. Reads, other users and the election's own
-Lease are never refused. An anchor policy, the same in every fence, follows: keep it.
+refuses every one while the Lease is released. Reads and the election's own Lease are
+never refused, nor other users while the Lease exists: while it is missing, the API server
+refuses every user's writes to those resources in the fenced namespaces (--fenced-namespace,
+default the lease's), so the output begins with the Lease itself (applying it keeps the
+holder of one that exists). An anchor policy, the same in every fence, follows: keep it.
 
 The objects are cluster-scoped: an administrator applies them (incumbent rbac --fence says
 what that takes). See docs/fencing.md for what it guarantees and what it does not.`,
@@ -47,6 +52,7 @@ what that takes). See docs/fencing.md for what it guarantees and what it does no
 	fs.StringSliceVar(&o.resources, "resource", nil, "GROUP/RESOURCE[/SUBRESOURCE] to fence, e.g. core/configmaps, apps/deployments, example.com/widgets/status; repeat or comma-separate; at least one")
 	fs.StringSliceVar(&o.operations, "operations", nil, "operations fenced: CREATE, UPDATE (patches too), DELETE, CONNECT (default CREATE,UPDATE,DELETE)")
 	fs.StringVar(&o.name, "name", "", "name of the policy and its binding (default incumbent-fence.<namespace>.<lease>)")
+	fs.StringSliceVar(&o.fencedNamespaces, "fenced-namespace", nil, "namespace whose objects are fenced; repeat or comma-separate (default: the lease's namespace; cluster-scoped resources are fenced regardless)")
 	fs.BoolVar(&o.requirePodUID, "require-pod-uid", false, "refuse every write while the Lease records no pod UID for its holder, instead of comparing pod names (every candidate an incumbent sidecar given POD_UID)")
 	annotateEnv(fs)
 	return cmd
@@ -70,7 +76,7 @@ func (o *fenceOptions) run(out io.Writer) error {
 		return usagef("fence needs %s", strings.Join(missing, ", "))
 	}
 	opts := fence.Options{Lease: o.lease, Namespace: o.namespace, ServiceAccount: o.serviceAccount,
-		Name: o.name, RequirePodUID: o.requirePodUID}
+		Name: o.name, RequirePodUID: o.requirePodUID, Namespaces: o.fencedNamespaces}
 	for _, s := range o.resources {
 		r, err := fence.ParseResource(s)
 		if err != nil {

@@ -21,7 +21,12 @@
 //     instead.
 //
 // Reads (get, list, watch) never pass through validating admission, and
-// requests of other users are not matched: neither is ever refused. The
+// requests of other users are not matched while the Lease exists. While it
+// is missing, the API server refuses every user's writes to the fenced
+// resources (it looks the parameter up before it evaluates the match
+// conditions), so the policy matches only Options.Namespaces, and YAML
+// prints the Lease first, so that it exists from the moment the fence is
+// applied. The
 // election's own Lease is always left out, so that candidates can take it
 // and create it again after a deletion: every Lease of that name, in every
 // namespace, since a rule that excludes it cannot name a namespace.

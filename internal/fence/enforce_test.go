@@ -191,6 +191,17 @@ func TestAMissingLeaseRefusesEveryone(t *testing.T) {
 		t.Fatalf("with no Lease: %v, want the binding's refusal for a missing parameter", err)
 	}
 	readsWork(t, w, a)
+
+	// A missing parameter refuses before the match conditions are read, so
+	// before the fenced service account is told from anyone else: the fence
+	// must reach no namespace but its own, or an uninstalled application (its
+	// namespace and Lease gone, the cluster-scoped fence left) would refuse
+	// every ConfigMap write in the cluster.
+	other := "fence-no-lease-elsewhere"
+	must(t, create(w.ctx, w.admin.CoreV1().Namespaces(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other}}))
+	if _, err := w.admin.CoreV1().ConfigMaps(other).Create(w.ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "unrelated"}}, metav1.CreateOptions{}); err != nil {
+		t.Errorf("an administrator's ConfigMap in another namespace, with the fence's Lease missing: %v, want it accepted", err)
+	}
 }
 
 // readsWork checks that p can get, list and watch the namespace's ConfigMaps.

@@ -25,6 +25,13 @@ type Options struct {
 	// Name names the policy and its binding, which are cluster-scoped.
 	// Default "incumbent-fence.<namespace>.<lease>".
 	Name string
+	// Namespaces are the namespaces whose objects are fenced (the policy's
+	// namespaceSelector). Default: Namespace alone. Cluster-scoped resources
+	// are fenced whatever this says. The selector also bounds what a missing
+	// Lease refuses: the API server looks the parameter up before it tells
+	// the fenced service account from other users, so while the Lease is
+	// missing every user's writes to the fenced resources there are refused.
+	Namespaces []string
 	// RequirePodUID refuses every request while the Lease records no pod UID
 	// for its holder, instead of falling back to comparing the pod's name
 	// with the holder's identity. Use it when every candidate is an
@@ -141,6 +148,11 @@ func (o Options) Validate() error {
 	if msgs := validation.IsDNS1123Subdomain(o.ServiceAccount); len(msgs) > 0 {
 		return fmt.Errorf("fence: invalid service account name %q: %s", o.ServiceAccount, msgs[0])
 	}
+	for _, ns := range o.Namespaces {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			return fmt.Errorf("fence: invalid fenced namespace %q: %s", ns, msgs[0])
+		}
+	}
 	for _, r := range o.Resources {
 		if err := r.validate(); err != nil {
 			return fmt.Errorf("fence: resource %s: %w", r, err)
@@ -169,4 +181,12 @@ func (o Options) operations() []string {
 		return defaultOperations()
 	}
 	return o.Operations
+}
+
+// namespaces returns the fenced namespaces: Namespaces, or Namespace.
+func (o Options) namespaces() []string {
+	if len(o.Namespaces) == 0 {
+		return []string{o.Namespace}
+	}
+	return o.Namespaces
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/incumbent-io/incumbent/internal/fence"
@@ -80,9 +81,15 @@ func TestYAMLIsTheObjects(t *testing.T) {
 		t.Errorf("the header does not say what the policy does:\n%s", doc)
 	}
 	parts := strings.Split(doc, "\n---\n")
-	if len(parts) != 4 {
-		t.Fatalf("want four documents (the fence, then the anchor), got %d:\n%s", len(parts), doc)
+	if len(parts) != 5 {
+		t.Fatalf("want five documents (the Lease, the fence, then the anchor), got %d:\n%s", len(parts), doc)
 	}
+	var gotLease coordinationv1.Lease
+	must(t, yaml.UnmarshalStrict([]byte(parts[0]), &gotLease))
+	if !reflect.DeepEqual(&gotLease, fence.Lease(o)) || gotLease.Spec.HolderIdentity != nil || gotLease.Namespace != "prod" || gotLease.Name != "db" {
+		t.Errorf("the first document is not the election's Lease, holder-less: %+v", gotLease)
+	}
+	parts = parts[1:]
 	policy, binding, err := fence.Objects(o)
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +115,9 @@ func TestYAMLIsTheObjects(t *testing.T) {
 	}
 	if policy.Namespace != "" || binding.Namespace != "" || binding.Spec.ParamRef.Namespace != "prod" || binding.Spec.ParamRef.Name != "db" {
 		t.Errorf("want cluster-scoped objects whose parameter is lease prod/db: %+v %+v", policy.ObjectMeta, binding.Spec.ParamRef)
+	}
+	if sel := policy.Spec.MatchConstraints.NamespaceSelector; sel == nil || len(sel.MatchExpressions) != 1 || !reflect.DeepEqual(sel.MatchExpressions[0].Values, []string{"prod"}) {
+		t.Errorf("want the policy to match namespace prod alone: %+v", sel)
 	}
 	rules := policy.Spec.MatchConstraints.ResourceRules
 	if len(rules) != 2 || rules[1].Resources[0] != "deployments/scale" || rules[1].APIGroups[0] != "apps" || len(rules[0].Operations) != 2 {

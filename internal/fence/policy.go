@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/incumbent-io/incumbent/store/kube"
@@ -53,6 +55,10 @@ func Objects(o Options) (*admissionregistrationv1.ValidatingAdmissionPolicy, *ad
 			FailurePolicy: &fail,
 			ParamKind:     &admissionregistrationv1.ParamKind{APIVersion: "coordination.k8s.io/v1", Kind: "Lease"},
 			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: rules,
+				// Only the fenced namespaces: decided before the parameter is
+				// looked up, so a missing Lease refuses nothing elsewhere.
+				NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+					Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpIn, Values: o.namespaces()}}},
 				// The election's own Lease: candidates must be able to take it,
 				// and create it again when it was deleted, which is decided
 				// before the missing parameter would refuse it: by name, in
@@ -129,3 +135,15 @@ func noUIDNote(requireUID bool) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Lease returns the election's Lease as the fence's output carries it: no
+// holder, so that the policy's parameter exists from the moment the fence
+// is applied (a missing one refuses every user's writes to the fenced
+// resources, see Options.Namespaces). Applying it to a Lease that exists
+// changes none of its fields: kubectl apply sets only what it names.
+func Lease(o Options) *coordinationv1.Lease {
+	return &coordinationv1.Lease{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "coordination.k8s.io/v1", Kind: "Lease"},
+		ObjectMeta: metav1.ObjectMeta{Name: o.Lease, Namespace: o.Namespace},
+	}
+}

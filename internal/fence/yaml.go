@@ -9,8 +9,9 @@ import (
 	"github.com/incumbent-io/incumbent/store/kube"
 )
 
-// YAML returns the policy and its binding, then the anchor's (see Anchor),
-// as a four-document YAML stream for kubectl apply -f -, after header lines
+// YAML returns the election's Lease (see Lease), the policy and its
+// binding, then the anchor's (see Anchor), as a five-document YAML stream
+// for kubectl apply -f -, after header lines
 // (for example the command that generated it) and a few lines saying what
 // the policy does, as comments.
 func YAML(o Options, header ...string) (string, error) {
@@ -31,21 +32,27 @@ func YAML(o Options, header ...string) (string, error) {
 		res = append(res, r.String())
 	}
 	fmt.Fprintf(&b, `# The API server refuses %s of %s by service account %s/%s
-# unless the request comes from the pod that holds lease %s/%s: the pod UID the
-# holder recorded on the Lease (%s), else its name%s.
-# A released Lease refuses every one; reads and other users are never refused.
+# (in namespace %s) unless the request comes from the pod that holds lease %s/%s: the
+# pod UID the holder recorded on the Lease (%s), else its name%s.
+# A released Lease refuses every one; reads and other users are not refused, but while
+# the Lease is missing every user's writes to them there are (the API server looks the
+# Lease up before it tells users apart): the Lease comes first below.
 # Cluster-scoped objects: an administrator applies them (see incumbent rbac --fence).
-`, strings.Join(o.operations(), ", "), strings.Join(res, ", "), o.Namespace, o.ServiceAccount, o.Namespace, o.Lease,
-		kube.AnnotationHolderPodUID, fallback)
+`, strings.Join(o.operations(), ", "), strings.Join(res, ", "), o.Namespace, o.ServiceAccount,
+		strings.Join(o.namespaces(), ", "), o.Namespace, o.Lease, kube.AnnotationHolderPodUID, fallback)
 	anchorPolicy, anchorBinding := Anchor()
-	for i, obj := range []any{policy, binding, anchorPolicy, anchorBinding} {
+	for i, obj := range []any{Lease(o), policy, binding, anchorPolicy, anchorBinding} {
 		out, err := yaml.Marshal(obj)
 		if err != nil {
 			return "", fmt.Errorf("fence: render YAML: %w", err)
 		}
 		switch i {
 		case 0:
-		case 2:
+			b.WriteString("# The election's Lease, so that the policy's parameter exists from the start; a Lease\n" +
+				"# that exists keeps its holder (apply sets only the fields named here).\n")
+		case 1:
+			b.WriteString("---\n")
+		case 3:
 			fmt.Fprintf(&b, `---
 # The anchor: the same in every fence, matching no request. Keep it for the life of the
 # cluster (remove a fence by deleting its own two objects, %s): while it is bound, each
