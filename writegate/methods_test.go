@@ -61,3 +61,33 @@ func TestOnlyGETAndHEADPassAfterTheEnd(t *testing.T) {
 		t.Errorf("after the term, %d requests reached the server, want 2 (GET and HEAD)", got)
 	}
 }
+
+// TestUpgradesAreRefusedAfterTheEnd: a GET that asks to switch protocols
+// (client-go's WebSocket exec, attach and port-forward) is not a read, and
+// is refused once the term has ended, like a write.
+func TestUpgradesAreRefusedAfterTheEnd(t *testing.T) {
+	var reached atomic.Int64
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) }))
+	defer server.Close()
+	ctx, end := context.WithCancelCause(context.Background())
+	client := &http.Client{Transport: writegate.RoundTripper(ctxTerm{ctx}, nil)}
+	cause := errors.New("lease lost")
+	end(cause)
+	for _, hdr := range [][2]string{{"Upgrade", "websocket"}, {"Connection", "Upgrade"}} {
+		req, err := http.NewRequest(http.MethodGet, server.URL+"/api/v1/namespaces/x/pods/p/exec", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set(hdr[0], hdr[1])
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		if !errors.Is(err, writegate.ErrTermEnded) || !errors.Is(err, cause) {
+			t.Errorf("GET with %s: %s after the term: %v, want it refused", hdr[0], hdr[1], err)
+		}
+	}
+	if got := reached.Load(); got != 0 {
+		t.Errorf("%d upgrade requests reached the server after the term, want none", got)
+	}
+}

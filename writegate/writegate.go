@@ -1,7 +1,8 @@
 // Package writegate keeps a leader's HTTP client from writing once its term
 // has ended: a wrapper of an http.RoundTripper, or of a client-go
 // rest.Config, that refuses every request but GET and HEAD (which carry
-// Kubernetes' get, list and watch) as soon as the term's context is done,
+// Kubernetes' get, list and watch; not a GET that upgrades to a WebSocket,
+// as exec, attach and port-forward do) as soon as the term's context is done,
 // without sending it. A stray goroutine of a Go controller that keeps
 // writing after step-down then gets an error wrapping ErrTermEnded, and the
 // reason the term ended, instead of a write the API server would accept.
@@ -17,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"k8s.io/client-go/rest"
 )
@@ -34,7 +36,8 @@ type Term interface {
 }
 
 // RoundTripper returns rt gated by term: requests other than GET and HEAD
-// fail with an error wrapping ErrTermEnded, and are not sent, once
+// (and GETs that ask to upgrade the connection) fail with an error wrapping
+// ErrTermEnded, and are not sent, once
 // term.Context() is done. A nil rt means http.DefaultTransport.
 func RoundTripper(term Term, rt http.RoundTripper) http.RoundTripper {
 	if rt == nil {
@@ -58,11 +61,31 @@ type gate struct {
 }
 
 func (g *gate) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method != http.MethodGet && req.Method != http.MethodHead && g.ctx.Err() != nil {
+	if !isRead(req) && g.ctx.Err() != nil {
 		if req.Body != nil {
 			req.Body.Close() // as a RoundTripper must, even on error
 		}
 		return nil, fmt.Errorf("%w: %s %s not sent: %w", ErrTermEnded, req.Method, req.URL.Path, context.Cause(g.ctx))
 	}
 	return g.next.RoundTrip(req)
+}
+
+// isRead reports whether req only reads: a GET or HEAD that does not ask to
+// switch protocols (client-go's WebSocket exec, attach and port-forward are
+// GETs with an Upgrade header).
+func isRead(req *http.Request) bool {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		return false
+	}
+	if req.Header.Get("Upgrade") != "" {
+		return false
+	}
+	for _, v := range req.Header.Values("Connection") {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return false
+			}
+		}
+	}
+	return true
 }
