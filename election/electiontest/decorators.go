@@ -18,6 +18,7 @@ type op struct {
 	holder string // the holder written, for create and update
 	at     time.Time
 	ok     bool // the call succeeded (set when it returns)
+	done   bool // the call has returned
 }
 
 // opLog records, in one total order, the calls several candidates make to
@@ -40,7 +41,7 @@ func (l *opLog) begin(o op) int {
 func (l *opLog) end(i int, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.ops[i].ok = err == nil
+	l.ops[i].ok, l.ops[i].done = err == nil, true
 	l.notify()
 }
 

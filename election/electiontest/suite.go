@@ -284,6 +284,20 @@ func (s *suite) testGracefulHandOver(t *testing.T) {
 		if ev.id != follower.id {
 			t.Fatalf("round %d (%s): %s took the lease, want %s", round, how, ev.id, follower.id)
 		}
+		// A call is logged when it is sent and marked ok when it returns: the
+		// leader's release may still be on its way back when the follower,
+		// told of it by its watch, has already acquired. Wait for the
+		// leader's calls sent before the new term began to return.
+		if !log.await(func(all []op) bool {
+			for _, o := range all[:ev.opsSoFar] {
+				if o.who == leader.id && !o.done {
+					return false
+				}
+			}
+			return true
+		}, waitTimeout) {
+			t.Fatalf("round %d (%s): a store call of the leader %s did not return within %v", round, how, leader.id, waitTimeout)
+		}
 		ops := log.snapshot()[:ev.opsSoFar]
 		acquired, released := -1, -1
 		for i := len(ops) - 1; i >= 0 && released < 0; i-- {
