@@ -142,8 +142,14 @@ while :; do sleep 0.05; done`, Config{})
 	}
 	var pid int
 	fmt.Sscan(f[5], &pid)
-	if err := h.sup.Signal(syscall.Signal(0)); err != nil {
-		t.Errorf("Signal while the child runs: %v", err)
+	// The child may print before the supervisor has recorded it (between
+	// its start returning and the record): poll, bounded, until it has.
+	deadline := time.Now().Add(wait)
+	for err := h.sup.Signal(syscall.Signal(0)); err != nil; err = h.sup.Signal(syscall.Signal(0)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Signal while the child runs: %v", err)
+		}
+		time.Sleep(time.Millisecond) // polling the supervisor's record
 	}
 	term.Resign()
 	if l := h.line(); l != "stopping" {
