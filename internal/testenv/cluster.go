@@ -426,6 +426,11 @@ func (p *serverProc) logTail() string {
 	return "\n--- last lines of " + p.log + ":\n" + strings.Join(lines, "\n")
 }
 
+// FreePorts returns n distinct free ports on 127.0.0.1 below the kernel's
+// ephemeral range, for servers a test starts and may restart in place (the
+// real-node tier's cluster uses it too).
+func FreePorts(n int) ([]int, error) { return freePorts(n) }
+
 // freePorts returns n distinct free ports on 127.0.0.1 below the kernel's
 // ephemeral range, so that no outgoing connection takes one of them while
 // its server is down for a restart.

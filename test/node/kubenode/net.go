@@ -4,12 +4,9 @@ package kubenode
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
-	"strconv"
 	"syscall"
 )
 
@@ -55,32 +52,4 @@ func forward(ln net.Listener, target string) {
 			<-done
 		}()
 	}
-}
-
-// freePorts returns n distinct free ports on 127.0.0.1 between 20000 and
-// the kernel's ephemeral range.
-func freePorts(n int) ([]int, error) {
-	seen := map[int]bool{}
-	var ports []int
-	for tries := 0; len(ports) < n; tries++ {
-		if tries > 500 {
-			return nil, fmt.Errorf("kubenode: no %d free ports after %d tries", n, tries)
-		}
-		r, err := rand.Int(rand.Reader, big.NewInt(12000))
-		if err != nil {
-			return nil, err
-		}
-		port := 20000 + int(r.Int64())
-		if seen[port] {
-			continue
-		}
-		seen[port] = true
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		ports = append(ports, port)
-	}
-	return ports, nil
 }

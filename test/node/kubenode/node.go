@@ -22,6 +22,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/incumbent-io/incumbent/internal/testenv"
 )
 
 // The pod network: one bridge, one /24, the host side as its gateway.
@@ -128,7 +130,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if err := n.host.addForwardDrop(); err != nil {
 		return n, fmt.Errorf("kubenode: %w", err)
 	}
-	ps, err := freePorts(6)
+	ps, err := testenv.FreePorts(6)
 	if err != nil {
 		return n, err
 	}
@@ -350,7 +352,7 @@ func (n *Node) StartScheduler(ctx context.Context, name string) (*os.Process, er
 	if _, ok := n.sched[name]; ok {
 		return nil, fmt.Errorf("kubenode: a scheduler named %s already runs", name)
 	}
-	ps, err := freePorts(1)
+	ps, err := testenv.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
