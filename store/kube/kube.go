@@ -22,7 +22,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,10 +30,10 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/incumbent-io/incumbent/store"
 )
@@ -76,7 +75,8 @@ type Store struct {
 	leases    LeaseClient
 	namespace string
 	name      string
-	podUID    string // Options.PodUID
+	podUID    string  // Options.PodUID
+	client    *Client // nil for NewForClient
 
 	mu     sync.Mutex
 	recent []*coordinationv1.Lease // the last few Leases read or written, newest last
@@ -105,40 +105,18 @@ type Options struct {
 // New returns a Store for the Lease namespace/name, talking to the API
 // server described by cfg through a client of its own: its own rate limiter
 // and its own connection, so that lease traffic is never queued behind the
-// process's other requests.
+// process's other requests. A process that campaigns in many elections
+// makes their Stores with one Client instead (NewClient), to share one
+// connection and one watch.
 func New(cfg *rest.Config, namespace, name string, opts Options) (*Store, error) {
 	if err := validateName(namespace, name); err != nil {
 		return nil, err
 	}
-	if cfg == nil {
-		return nil, errors.New("kube store: a rest.Config is required")
-	}
-	c := rest.CopyConfig(cfg)
-	if opts.QPS == 0 {
-		opts.QPS = DefaultQPS
-	}
-	if opts.Burst == 0 {
-		opts.Burst = DefaultBurst
-	}
-	if opts.UserAgent == "" {
-		opts.UserAgent = "incumbent"
-	}
-	if opts.QPS < 0 || opts.Burst < 0 {
-		return nil, fmt.Errorf("kube store: QPS and Burst must not be negative (got %v, %d)", opts.QPS, opts.Burst)
-	}
-	c.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(opts.QPS, opts.Burst)
-	c.UserAgent = opts.UserAgent
-	// A dialer of its own keeps client-go from sharing a cached transport
-	// (and its HTTP/2 connection) with the process's other clients.
-	c.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	if msgs := validation.IsValidLabelValue(opts.PodUID); len(msgs) > 0 || strings.Contains(opts.PodUID, "/") {
-		return nil, fmt.Errorf("kube store: invalid pod UID %q: want the pod's metadata.uid, e.g. from the downward API", opts.PodUID)
-	}
-	lc, err := newLeaseClient(c, namespace)
+	c, err := NewClient(cfg, ClientOptions{QPS: opts.QPS, Burst: opts.Burst, UserAgent: opts.UserAgent, PodUID: opts.PodUID, Watch: WatchEach})
 	if err != nil {
-		return nil, fmt.Errorf("kube store: build client: %w", err)
+		return nil, err
 	}
-	return &Store{leases: lc, namespace: namespace, name: name, podUID: opts.PodUID}, nil
+	return c.Store(namespace, name)
 }
 
 // NewForClient returns a Store that uses the given client, bound to the
@@ -238,10 +216,24 @@ func (s *Store) Update(ctx context.Context, rec store.Record) (store.Record, err
 	return s.record("update", got)
 }
 
-// Watch implements store.Store with a watch on the single Lease. Without a
-// version it reads the Lease first and watches from there: the API server
-// would otherwise replay the current state as if it were a change.
+// Watch implements store.Store. A Store of a Client shares its namespace's
+// watch with the Client's other Stores (see WatchMode); otherwise it
+// watches the single Lease. Without a version that watch reads the Lease
+// first and watches from there: the API server would otherwise replay the
+// current state as if it were a change.
 func (s *Store) Watch(ctx context.Context, after string) (<-chan store.Event, error) {
+	if s.client != nil {
+		h, err := s.client.sharedHub(s.namespace)
+		if err != nil {
+			return nil, s.wrap("watch", err)
+		}
+		if h != nil {
+			ch, err := s.watchShared(ctx, h, after)
+			if !errors.Is(err, errOwnWatch) {
+				return ch, err
+			}
+		}
+	}
 	if after == "" {
 		l, err := s.leases.Get(ctx, s.name, metav1.GetOptions{})
 		switch {
@@ -289,13 +281,8 @@ func (s *Store) Watch(ctx context.Context, after string) (<-chan store.Event, er
 				if !isLease {
 					continue
 				}
-				s.remember(l)
-				rec, err := s.record("watch", l)
-				if err != nil {
-					send(store.Event{Err: err})
-					return
-				}
-				if !send(store.Event{Record: rec}) {
+				e := s.event(l)
+				if !send(e) || e.Err != nil {
 					return
 				}
 			case watch.Deleted:
@@ -316,8 +303,57 @@ func (s *Store) Watch(ctx context.Context, after string) (<-chan store.Event, er
 	return out, nil
 }
 
+// watchShared subscribes to the namespace's shared watch. Without a
+// version it first learns the revision of "now": a list of this one Lease
+// names the revision it is of, also when the Lease does not exist.
+func (s *Store) watchShared(ctx context.Context, h *hub, after string) (<-chan store.Event, error) {
+	exists, uid := true, s.uidAt(after)
+	var rev int64
+	if after == "" {
+		own, ok := s.leases.(*leaseClient) // always, in a Store of a Client
+		if !ok {
+			return nil, errOwnWatch
+		}
+		l, err := own.List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + s.name})
+		if err != nil {
+			return nil, s.wrap("watch", err)
+		}
+		after = l.ResourceVersion
+		exists = false
+		if len(l.Items) > 0 {
+			s.remember(&l.Items[0])
+			after, exists, uid = l.Items[0].ResourceVersion, true, l.Items[0].UID
+		}
+	}
+	rev, err := strconv.ParseInt(after, 10, 64)
+	if err != nil || rev <= 0 {
+		return nil, fmt.Errorf("watch %s: resourceVersion %q is not a positive integer", s, after)
+	}
+	return h.subscribe(ctx, s.name, rev, exists, uid, s.event)
+}
+
+// event decodes a Lease a watch delivered, and remembers it.
+func (s *Store) event(l *coordinationv1.Lease) store.Event {
+	s.remember(l)
+	rec, err := s.record("watch", l)
+	if err != nil {
+		return store.Event{Err: err}
+	}
+	return store.Event{Record: rec}
+}
+
+// uidAt returns the UID of the remembered Lease at version, if any.
+func (s *Store) uidAt(version string) types.UID {
+	if l := s.recall(version); l != nil {
+		return l.UID
+	}
+	return ""
+}
+
 // remember keeps a Lease seen, as the base of a later Update. A few are
 // kept, because a watch may deliver a version after a newer one was written.
+// Leases are kept as they are, not copied: nothing changes a Lease once
+// read (Update changes a copy).
 func (s *Store) remember(l *coordinationv1.Lease) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -326,7 +362,7 @@ func (s *Store) remember(l *coordinationv1.Lease) {
 			return
 		}
 	}
-	s.recent = append(s.recent, l.DeepCopy())
+	s.recent = append(s.recent, l)
 	if len(s.recent) > 4 {
 		s.recent = s.recent[1:]
 	}

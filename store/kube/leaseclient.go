@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"net/http"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,20 +30,28 @@ type leaseClient struct {
 	params runtime.ParameterCodec
 }
 
-func newLeaseClient(cfg *rest.Config, ns string) (*leaseClient, error) {
+// leaseConfig returns a copy of cfg for REST clients of coordination.k8s.io/v1
+// whose scheme knows only that group, and the codec of their parameters.
+func leaseConfig(cfg *rest.Config) (*rest.Config, runtime.ParameterCodec, error) {
 	sch := runtime.NewScheme()
 	if err := coordinationv1.AddToScheme(sch); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c := rest.CopyConfig(cfg)
 	c.APIPath = "/apis"
 	c.GroupVersion = &coordinationv1.SchemeGroupVersion
 	c.NegotiatedSerializer = serializer.NewCodecFactory(sch).WithoutConversion()
-	rc, err := rest.RESTClientFor(c)
+	return c, runtime.NewParameterCodec(sch), nil
+}
+
+// newLeaseClientFor returns a leaseClient of namespace ns on the HTTP client
+// hc, configured by cfg and params (made by leaseConfig).
+func newLeaseClientFor(cfg *rest.Config, params runtime.ParameterCodec, hc *http.Client, ns string) (*leaseClient, error) {
+	rc, err := rest.RESTClientForConfigAndClient(cfg, hc)
 	if err != nil {
 		return nil, err
 	}
-	return &leaseClient{c: rc, ns: ns, params: runtime.NewParameterCodec(sch)}, nil
+	return &leaseClient{c: rc, ns: ns, params: params}, nil
 }
 
 func (r *leaseClient) Get(ctx context.Context, name string, opts metav1.GetOptions) (*coordinationv1.Lease, error) {
@@ -66,4 +75,11 @@ func (r *leaseClient) Update(ctx context.Context, l *coordinationv1.Lease, opts 
 func (r *leaseClient) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 	opts.Watch = true
 	return r.c.Get().Namespace(r.ns).Resource("leases").VersionedParams(&opts, r.params).Watch(ctx)
+}
+
+// List lists the namespace's Leases (used by the shared watch).
+func (r *leaseClient) List(ctx context.Context, opts metav1.ListOptions) (*coordinationv1.LeaseList, error) {
+	out := &coordinationv1.LeaseList{}
+	err := r.c.Get().Namespace(r.ns).Resource("leases").VersionedParams(&opts, r.params).Do(ctx).Into(out)
+	return out, err
 }
