@@ -36,9 +36,24 @@ type Config struct {
 	// renewal, counted from when it sent the last renewal that succeeded.
 	// At that moment the term's context is cancelled. Default 10s.
 	RenewDeadline time.Duration
-	// RetryPeriod is the interval between renewals, and between reads of the
-	// record while the watch is down. Default 2s.
+	// RetryPeriod is the interval between attempts after a renewal failed,
+	// between reads of the record while the watch is down, and between
+	// acquisition attempts that failed. Default 2s.
 	RetryPeriod time.Duration
+	// RenewInterval is how often a leader renews while its renewals
+	// succeed, counted from when the last one was sent. Default
+	// RetryPeriod. A longer interval means fewer writes (at scale, the
+	// leaders' renewals are nearly all of the lease traffic, since idle
+	// followers send nothing), but fewer chances to renew before the renew
+	// deadline: after a renewal succeeds, the next attempt is made
+	// RenewInterval later and, if it fails, retried every RetryPeriod until
+	// the deadline, so Validate requires RenewInterval + RetryPeriod <=
+	// RenewDeadline (at least two attempts). A leader's authority is counted
+	// from its last successful renewal, so the interval never lengthens a
+	// term beyond RenewDeadline; it only makes a leader that cannot reach
+	// the store step down after fewer tries. Kubernetes' node leases make
+	// the same trade: the kubelet renews its 40s lease every 10s.
+	RenewInterval time.Duration
 	// Grace is how long the leader's work may take to stop once its term's
 	// context is cancelled. Default 4s.
 	Grace time.Duration
@@ -77,6 +92,9 @@ func (c Config) withDefaults() Config {
 	if c.RetryPeriod == 0 {
 		c.RetryPeriod = DefaultRetryPeriod
 	}
+	if c.RenewInterval == 0 {
+		c.RenewInterval = c.RetryPeriod
+	}
 	if c.Grace == 0 {
 		c.Grace = DefaultGrace
 	}
@@ -103,11 +121,12 @@ var ErrInvalidConfig = errors.New("invalid election config")
 //
 //	(renewDeadline + grace)*(1+drift) < leaseDuration*(1-drift)
 //	retryPeriod <= renewDeadline/2
+//	renewInterval + retryPeriod <= renewDeadline
 //
 // The first makes a leader's work stop, by its own clock, before any
 // follower's clock can say that the lease expired: both the renew deadline
 // and the grace run on the leader's clock, the lease duration on the
-// follower's. The second leaves room for at least two renewal attempts
+// follower's. The other two leave room for at least two renewal attempts
 // before the deadline. Each error names the field and the rule it breaks.
 func (c Config) Validate() error {
 	c = c.withDefaults()
@@ -127,12 +146,17 @@ func (c Config) Validate() error {
 		return bad("RenewDeadline must be positive, got %v", c.RenewDeadline)
 	case c.RetryPeriod < 0:
 		return bad("RetryPeriod must be positive, got %v", c.RetryPeriod)
+	case c.RenewInterval < 0:
+		return bad("RenewInterval must be positive, got %v", c.RenewInterval)
 	case c.Grace < 0:
 		return bad("Grace must be positive, got %v", c.Grace)
 	case c.Drift < 0 || c.Drift >= 0.5:
 		return bad("Drift must be in [0, 0.5), got %v", c.Drift)
 	case 2*c.RetryPeriod > c.RenewDeadline:
 		return bad("RetryPeriod (%v) must be at most half of RenewDeadline (%v)", c.RetryPeriod, c.RenewDeadline)
+	case c.RenewInterval+c.RetryPeriod > c.RenewDeadline:
+		return bad("RenewInterval (%v) plus RetryPeriod (%v) must be at most RenewDeadline (%v), so that a failed renewal is retried at least once before the deadline: RenewInterval can be at most %v",
+			c.RenewInterval, c.RetryPeriod, c.RenewDeadline, c.RenewDeadline-c.RetryPeriod)
 	}
 	if c.Health != nil {
 		if err := c.Health.withDefaults().validate(); err != nil {

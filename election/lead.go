@@ -15,7 +15,8 @@ import (
 // its own, which may fire a moment after the elector's.
 const overrunSlack = 100 * time.Millisecond
 
-// lead runs one term: it starts Lead, renews every RetryPeriod, ends the
+// lead runs one term: it starts Lead, renews every RenewInterval (every
+// RetryPeriod after a failure), ends the
 // term on loss, deadline, request or stop, waits for Lead to return, and
 // releases the lease unless it was lost. It reports a voluntary end, after
 // which the candidate should let others go first.
@@ -103,8 +104,13 @@ loop:
 			}
 			// Renewals are paced from when they start, not from when the
 			// last answer came, so a slow API server does not stretch the
-			// interval and eat into the renew deadline.
-			renew.Reset(max(0, e.cfg.RetryPeriod-e.clock.Now().Sub(began)))
+			// interval and eat into the renew deadline: every RenewInterval
+			// while they succeed, every RetryPeriod once one failed.
+			every := e.cfg.RenewInterval
+			if err != nil {
+				every = e.cfg.RetryPeriod
+			}
+			renew.Reset(max(0, every-e.clock.Now().Sub(began)))
 		}
 	}
 	renew.Stop()

@@ -30,7 +30,7 @@ type injectOptions struct {
 
 // runFlagsAllowed are the flags of `incumbent run` that may follow inject's
 // "--": the rest inject writes itself, or make no sense in a pod.
-var runFlagsAllowed = []string{"lease-duration", "renew-deadline", "retry-period", "grace",
+var runFlagsAllowed = []string{"lease-duration", "renew-deadline", "retry-period", "renew-interval", "grace",
 	"health-url", "health-exec", "health-period", "health-timeout", "health-failure-threshold",
 	"health-success-threshold", "log-format", "log-level", "on-refused"}
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ type runOptions struct {
 	leaseDuration       time.Duration
 	renewDeadline       time.Duration
 	retryPeriod         time.Duration
+	renewInterval       time.Duration // 0: --retry-period
 	grace               time.Duration
 	preflightTimeout    time.Duration // deprecated: no effect
 	preflightTimeoutSet bool
@@ -130,7 +132,9 @@ lease folder).`,
 	fs.StringVar(&o.podUID, "pod-uid", "", "this pod's UID, recorded on the Lease while leading so that the API server's fence (incumbent fence) tells this pod from one re-created with its name (default: POD_UID)")
 	fs.DurationVar(&o.leaseDuration, "lease-duration", election.DefaultLeaseDuration, "how long followers wait, after the lease last changed, before taking it over")
 	fs.DurationVar(&o.renewDeadline, "renew-deadline", election.DefaultRenewDeadline, "how long the leader acts without a successful renewal before stepping down")
-	fs.DurationVar(&o.retryPeriod, "retry-period", election.DefaultRetryPeriod, "interval between renewals, and between reads while the watch is down")
+	fs.DurationVar(&o.retryPeriod, "retry-period", election.DefaultRetryPeriod, "interval between retries of a failed renewal or acquisition, and between reads while the watch is down")
+	fs.DurationVar(&o.renewInterval, "renew-interval", 0, "how often the leader renews while its renewals succeed (default: --retry-period); longer means fewer writes but fewer tries before --renew-deadline: at most --renew-deadline minus --retry-period")
+	fs.Lookup("renew-interval").DefValue = "the retry period"
 	fs.DurationVar(&o.grace, "grace", election.DefaultGrace, "how long the work (the child, or the application) gets to stop after the term ends")
 	o.onRefused = onRefusedWait
 	fs.Var(onRefusedValue{p: &o.onRefused}, "on-refused", "when the store refuses a permission the sidecar needs: wait (stay up, report which one, retry until it is granted) or exit (exit 3 at once)")
@@ -150,8 +154,8 @@ func (o *runOptions) checkDurations() error {
 		name string
 		v    time.Duration
 	}{{"--lease-duration", o.leaseDuration}, {"--renew-deadline", o.renewDeadline}, {"--retry-period", o.retryPeriod},
-		{"--grace", o.grace}} {
-		if d.v <= 0 {
+		{"--grace", o.grace}, {"--renew-interval", o.renewInterval}} {
+		if d.v <= 0 && (d.name != "--renew-interval" || d.v < 0) {
 			return usagef("%s must be positive, got %v", d.name, d.v)
 		}
 	}
@@ -163,10 +167,14 @@ func (o *runOptions) checkDurations() error {
 func (o *runOptions) checkTimingRule() error {
 	// The store is a stand-in, only for Validate.
 	cfg := election.Config{Identity: "timing-check", Store: memory.New("timing-check"), LeaseDuration: o.leaseDuration,
-		RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod, Grace: o.grace}
+		RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod, RenewInterval: o.renewInterval, Grace: o.grace}
 	if err := cfg.Validate(); err != nil {
-		return usagef("timing flags (--lease-duration %v, --renew-deadline %v, --retry-period %v, --grace %v): %v",
-			o.leaseDuration, o.renewDeadline, o.retryPeriod, o.grace, strings.TrimPrefix(err.Error(), election.ErrInvalidConfig.Error()+": "))
+		renew := ""
+		if o.renewInterval != 0 {
+			renew = fmt.Sprintf(", --renew-interval %v", o.renewInterval)
+		}
+		return usagef("timing flags (--lease-duration %v, --renew-deadline %v, --retry-period %v%s, --grace %v): %v",
+			o.leaseDuration, o.renewDeadline, o.retryPeriod, renew, o.grace, strings.TrimPrefix(err.Error(), election.ErrInvalidConfig.Error()+": "))
 	}
 	return nil
 }
@@ -227,7 +235,7 @@ func (o *runOptions) run(ctx context.Context) error {
 		return err
 	}
 	cfg := election.Config{Identity: o.identity, LeaseDuration: o.leaseDuration,
-		RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod, Grace: o.grace}
+		RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod, RenewInterval: o.renewInterval, Grace: o.grace}
 	if err := o.connect(); err != nil {
 		return err
 	}
@@ -295,7 +303,7 @@ func (o *runOptions) run(ctx context.Context) error {
 
 	log.Info("incumbent starting", "lease", st.String(), "identity", o.identity, "instance", el.Instance(),
 		"version", version(o.env.Version), "lease_duration", o.leaseDuration, "renew_deadline", o.renewDeadline,
-		"retry_period", o.retryPeriod, "grace", o.grace, "command", o.command, "leader_addr", o.leaderAddr,
+		"retry_period", o.retryPeriod, "renew_interval", cmp.Or(o.renewInterval, o.retryPeriod), "grace", o.grace, "command", o.command, "leader_addr", o.leaderAddr,
 		"label_pod", o.labelPod, "events", o.events, "await_app", o.awaitApp, "health_check", o.healthSummary(),
 		"on_refused", o.onRefused)
 	code, err := sc.Run(ctx)
