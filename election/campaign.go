@@ -28,73 +28,21 @@ func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold holdBac
 	defer timer.Stop()
 
 	withdraw := e.withdraw // nil once the withdrawal was seen
-	o := e.tracker.latest()
-	fresh := o.known      // false: read the record before deciding
-	races := 0            // acquisition races lost in a row
-	var retryAt time.Time // no acquisition before, after a failed one
+	c := &campaigner{hold: hold}
+	e.tracker.load(&c.o)
+	c.fresh = c.o.known // false: read the record before deciding
+	// At the start the tracker's first read (or its shared watch's first
+	// event) is on its way: wait for it rather than read the record twice.
+	c.first = !c.o.known
 	for {
 		healthCh := e.health.watch() // before the verdict is read: no change is missed
-		var wake time.Duration = -1  // how long to wait; negative: until a change
+		wake, again := e.step(ctx, c)
 		switch {
-		case !fresh:
-			rctx, cancel := context.WithTimeout(ctx, e.callTimeout())
-			read, err := e.tracker.read(rctx)
-			cancel()
-			switch {
-			case errors.Is(err, store.ErrPermission):
-				return nil, store.Record{}, err
-			case ctx.Err() != nil:
-				return nil, store.Record{}, nil
-			case err != nil:
-				e.log.Warn("cannot read the lease record; retrying", "err", err, "retry_in", e.cfg.RetryPeriod)
-				wake = e.cfg.RetryPeriod
-			default:
-				o, fresh = read, true
-				continue
-			}
-		default:
-			// A hold that yields (after a requested release) has served once
-			// another candidate has taken the lease.
-			if hold.yield && o.exists && o.rec.Held() && !heldBy(o.rec, e.cfg.Identity, e.instance) {
-				hold = holdBack{}
-			}
-			now := e.clock.Now()
-			st := e.standing(hold.until, retryAt)
-			d := decide(o, now, st)
-			e.report(d, st)
-			if !d.take {
-				races = 0
-				if !d.until.IsZero() {
-					wake = max(0, d.until.Sub(now))
-				}
-				break
-			}
-			t, mine, err := e.take(ctx, o)
-			raced := errors.Is(err, store.ErrConflict) || (o.exists && errors.Is(err, store.ErrNotFound))
-			switch {
-			case err == nil:
-				return t, mine, nil
-			case errors.Is(err, store.ErrPermission), errors.Is(err, errStoreContract):
-				return nil, store.Record{}, err
-			case ctx.Err() != nil:
-				return nil, store.Record{}, nil
-			case raced && races < maxRaces:
-				// Somebody else wrote first: read and decide again.
-				e.log.Debug("lost an acquisition race", "err", err)
-				races++
-				fresh = false
-				continue
-			default:
-				// Not a race (e.g. the Lease's namespace does not exist),
-				// or racing without end: do not spin.
-				e.log.Warn("cannot acquire the lease; retrying", "err", err, "retry_in", e.cfg.RetryPeriod)
-				races = 0
-				fresh = false
-				retryAt = e.clock.Now().Add(e.cfg.RetryPeriod)
-				wake = e.cfg.RetryPeriod
-			}
+		case c.over:
+			return c.term, c.mine, c.err
+		case again:
+			continue
 		}
-
 		var expired <-chan time.Time
 		if wake >= 0 {
 			timer.Reset(wake)
@@ -112,10 +60,112 @@ func (e *Elector) campaign(ctx context.Context, fatal <-chan error, hold holdBac
 		case <-healthCh:
 		}
 		timer.Stop()
-		if fresh {
-			o = e.tracker.latest()
+		if c.first {
+			if e.tracker.load(&c.o); c.o.known {
+				c.first, c.fresh = false, true
+			}
+		}
+		if c.fresh {
+			e.tracker.load(&c.o)
 		}
 	}
+}
+
+// campaigner is the state of a campaign between its steps. It lives on the
+// heap, and each step in a call of its own, so that the goroutine waiting
+// between steps keeps a small stack: a process may run thousands of
+// elections, and their waiting goroutines' stacks are most of what each
+// costs in memory.
+type campaigner struct {
+	o       observation
+	fresh   bool      // o is as fresh as the tracker's: no read needed
+	first   bool      // the tracker has observed nothing yet: wait for it
+	races   int       // acquisition races lost in a row
+	retryAt time.Time // no acquisition before, after a failed one
+	hold    holdBack
+
+	over bool // the campaign ended, with:
+	term *Term
+	mine store.Record
+	err  error
+}
+
+// end ends the campaign with its outcome.
+func (c *campaigner) end(t *Term, mine store.Record, err error) {
+	c.over, c.term, c.mine, c.err = true, t, mine, err
+}
+
+// step reads or decides, and acquires when the decision says so. It
+// returns how long to wait for a change before the next step (negative:
+// until a change), or again for a next step at once; it ends c when the
+// campaign is over.
+func (e *Elector) step(ctx context.Context, c *campaigner) (wake time.Duration, again bool) {
+	switch {
+	case c.first:
+		return -1, false // until the tracker knows something
+	case !c.fresh:
+		rctx, cancel := context.WithTimeout(ctx, e.callTimeout())
+		read, err := e.tracker.read(rctx)
+		cancel()
+		switch {
+		case errors.Is(err, store.ErrPermission):
+			c.end(nil, store.Record{}, err)
+		case ctx.Err() != nil:
+			c.end(nil, store.Record{}, nil)
+		case err != nil:
+			e.log.Warn("cannot read the lease record; retrying", "err", err, "retry_in", e.cfg.RetryPeriod)
+			return e.cfg.RetryPeriod, false
+		default:
+			c.o, c.fresh = read, true
+		}
+		return 0, true
+	}
+	// A hold that yields (after a requested release) has served once
+	// another candidate has taken the lease.
+	o := c.o
+	if c.hold.yield && o.exists && o.rec.Held() && !heldBy(o.rec, e.cfg.Identity, e.instance) {
+		c.hold = holdBack{}
+	}
+	now := e.clock.Now()
+	st := e.standing(c.hold.until, c.retryAt)
+	d := decide(o, now, st)
+	e.report(d, st)
+	if !d.take {
+		c.races = 0
+		if d.until.IsZero() {
+			return -1, false
+		}
+		return max(0, d.until.Sub(now)), false
+	}
+	t, mine, err := e.take(ctx, o)
+	raced := errors.Is(err, store.ErrConflict) || (o.exists && errors.Is(err, store.ErrNotFound))
+	switch {
+	case err == nil:
+		c.end(t, mine, nil)
+	case errors.Is(err, store.ErrPermission), errors.Is(err, errStoreContract):
+		c.end(nil, store.Record{}, err)
+	case ctx.Err() != nil:
+		c.end(nil, store.Record{}, nil)
+	case raced && c.races < maxRaces:
+		// Somebody else wrote first: decide again on what the watch has
+		// told since, or else on a new read.
+		e.log.Debug("lost an acquisition race", "err", err)
+		c.races++
+		if latest := e.tracker.latest(); latest.exists != o.exists || latest.rec.Version != o.rec.Version {
+			c.o = latest
+		} else {
+			c.fresh = false
+		}
+	default:
+		// Not a race (e.g. the Lease's namespace does not exist), or
+		// racing without end: do not spin.
+		e.log.Warn("cannot acquire the lease; retrying", "err", err, "retry_in", e.cfg.RetryPeriod)
+		c.races = 0
+		c.fresh = false
+		c.retryAt = e.clock.Now().Add(e.cfg.RetryPeriod)
+		return e.cfg.RetryPeriod, false
+	}
+	return 0, true
 }
 
 // holdBack is the wait after a resignation: no acquisition before until

@@ -59,6 +59,7 @@ func New(cfg Config) (*Elector, error) {
 		withdraw: make(chan struct{}),
 		phase:    phase{state: StateStarting, reason: "not running"}}
 	e.hub.last = statusOf(cfg.Store.String(), cfg.Identity, observation{}, e.phase, cfg.Clock.Now())
+	e.tracker.onChange = e.refresh // Status and Metrics follow each observation
 	return e, nil
 }
 
@@ -179,15 +180,12 @@ func (e *Elector) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer e.tracker.wait()
 	defer cancel()
 
 	fatal := make(chan error, 1)
-	wg.Go(func() {
-		if err := e.tracker.run(ctx, e.callTimeout()); err != nil {
-			fatal <- err
-		}
-	})
-	wg.Go(func() { e.publish(ctx) })
+	e.tracker.start(ctx, e.callTimeout(), fatal)
+	e.refresh()
 	if e.health != nil {
 		e.cfg.Metrics.Healthy(false, "its health check has not passed yet")
 		wg.Go(func() { e.health.run(ctx, e.healthChanged) })
@@ -232,20 +230,6 @@ func (e *Elector) healthChanged(healthy bool, why string) {
 
 // callTimeout bounds each request to the store.
 func (e *Elector) callTimeout() time.Duration { return e.cfg.RenewDeadline / 2 }
-
-// publish keeps Status and Metrics current until ctx ends.
-func (e *Elector) publish(ctx context.Context) {
-	changes, stop := e.tracker.changed()
-	defer stop()
-	for {
-		e.refresh()
-		select {
-		case <-ctx.Done():
-			return
-		case <-changes:
-		}
-	}
-}
 
 // setPhase records where the loops stand and publishes the status.
 func (e *Elector) setPhase(p phase) {

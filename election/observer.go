@@ -73,8 +73,15 @@ func (o *Observer) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	err := o.tracker.run(ctx, o.retry*2)
+	fatal := make(chan error, 1)
+	o.tracker.start(ctx, o.retry*2, fatal)
+	var err error
+	select {
+	case err = <-fatal:
+	case <-ctx.Done():
+	}
 	cancel()
+	o.tracker.wait()
 	<-done
 	return err
 }

@@ -44,17 +44,31 @@ type tracker struct {
 	log     *slog.Logger
 	metrics Metrics
 
+	// onChange, when set, is called after each change of the observation,
+	// outside mu, by whoever observed it (the elector publishes its status).
+	onChange func()
+
 	mu      sync.Mutex
 	obs     observation
 	changes uint64 // counts changes of obs
 	subs    map[chan struct{}]struct{}
+
+	// What keeps the observation fresh (see start) is active while a
+	// goroutine of the tracker runs, or while the store follows the record
+	// for it (store.Follower), which needs no goroutine: at most one of the
+	// two at a time, handed from one to the other.
+	amu    sync.Mutex
+	active int
+	idle   *sync.Cond // signalled when active drops to 0
 }
 
 func newTracker(s store.Store, clock Clock, retry time.Duration, log *slog.Logger, m Metrics) *tracker {
 	if m == nil {
 		m = nopMetrics{}
 	}
-	return &tracker{store: s, clock: clock, retry: retry, log: log, metrics: m, subs: map[chan struct{}]struct{}{}}
+	k := &tracker{store: s, clock: clock, retry: retry, log: log, metrics: m, subs: map[chan struct{}]struct{}{}}
+	k.idle = sync.NewCond(&k.amu)
+	return k
 }
 
 // latest returns the current observation.
@@ -62,6 +76,14 @@ func (k *tracker) latest() observation {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.obs
+}
+
+// load copies the current observation into o (without a copy on the
+// caller's stack: see campaigner).
+func (k *tracker) load(o *observation) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	*o = k.obs
 }
 
 // changed returns a channel that receives a value each time the
@@ -93,6 +115,15 @@ func (k *tracker) observe(rec store.Record, exists bool) observation {
 // restored from a snapshot without bumping its revision, say): fencing
 // tokens may repeat, which is reported, but the election goes on.
 func (k *tracker) record(rec store.Record, exists, current bool) observation {
+	o, changed := k.update(rec, exists, current)
+	if changed && k.onChange != nil {
+		k.onChange()
+	}
+	return o
+}
+
+// update is record, under mu; it reports whether the observation changed.
+func (k *tracker) update(rec store.Record, exists, current bool) (_ observation, changed bool) {
 	now := k.clock.Now()
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -103,16 +134,16 @@ func (k *tracker) record(rec store.Record, exists, current bool) observation {
 		case rec.Revision < o.lastRevision && current:
 			wentBack = true
 		case rec.Revision < o.lastRevision:
-			return o // older than what was seen
+			return o, false // older than what was seen
 		case rec.Revision == o.lastRevision && (o.exists || !exists):
-			return o // the same state (a revision seen as "gone" without one is not)
+			return o, false // the same state (a revision seen as "gone" without one is not)
 		}
 	}
 	switch {
 	case !exists && o.known && !o.exists:
-		return o // still gone
+		return o, false // still gone
 	case exists && o.known && o.exists && o.rec.Version == rec.Version:
-		return o // same version
+		return o, false // same version
 	}
 	next := observation{known: true, exists: exists, rec: rec, at: now, seen: o.seen || exists,
 		lastRevision:    max(o.lastRevision, rec.Revision),
@@ -136,7 +167,7 @@ func (k *tracker) record(rec store.Record, exists, current bool) observation {
 		default:
 		}
 	}
-	return next
+	return next, true
 }
 
 // read gets the record and observes the result. Errors other than
@@ -166,20 +197,123 @@ func (k *tracker) read(ctx context.Context) (observation, error) {
 // permission is tried again, in case the permission was granted since.
 const watchRetryForbidden = 5 * time.Minute
 
-// run keeps the observation fresh until ctx ends: it watches the record, and
-// while no watch can be established it reads the record every retry period.
-// A refused read is returned at once, since retrying cannot cure it; a
-// refused watch only costs speed: it is reported once, and the record is
-// polled, with a new watch attempt every watchRetryForbidden.
-func (k *tracker) run(ctx context.Context, timeout time.Duration) error {
+// start keeps the observation fresh until ctx ends, in the background:
+// it watches the record, and while no watch can be established it reads
+// the record every retry period. A refused read ends it, and is sent on
+// fatal, since retrying cannot cure it; a refused watch only costs speed:
+// it is reported once, and the record is polled, with a new watch attempt
+// every watchRetryForbidden. A store that follows the record for the
+// election (store.Follower) needs no goroutine of the tracker while it
+// does. wait returns once it has ended.
+func (k *tracker) start(ctx context.Context, timeout time.Duration, fatal chan<- error) {
+	k.amu.Lock()
+	k.active++
+	k.amu.Unlock()
+	go k.loop(ctx, timeout, fatal, time.Time{})
+}
+
+// wait returns once what start began has ended (after ctx ended).
+func (k *tracker) wait() {
+	k.amu.Lock()
+	defer k.amu.Unlock()
+	for k.active > 0 {
+		k.idle.Wait()
+	}
+}
+
+// finished ends what start began.
+func (k *tracker) finished() {
+	k.amu.Lock()
+	defer k.amu.Unlock()
+	k.active--
+	if k.active == 0 {
+		k.idle.Broadcast()
+	}
+}
+
+// loop runs the tracker until ctx ends, or until the store follows the
+// record for it: the end of that following starts a new loop. A following
+// that ended less than a retry period after it began (at followed) is not
+// tried again before a retry period passed, so that one that keeps breaking
+// does not turn into a busy loop.
+func (k *tracker) loop(ctx context.Context, timeout time.Duration, fatal chan<- error, followed time.Time) {
+	if !followed.IsZero() && k.clock.Now().Sub(followed) < k.retry && !sleep(k.clock, ctx.Done(), k.retry) {
+		k.finished()
+		return
+	}
+	handedOver, err := k.run(ctx, timeout, fatal)
+	if handedOver {
+		return
+	}
+	if err != nil {
+		select {
+		case fatal <- err:
+		default:
+		}
+	}
+	k.finished()
+}
+
+// follow asks the store to follow the record for the election. It reports
+// whether the store took over: the tracker's goroutine then ends, and the
+// end of the following starts a new one.
+func (k *tracker) follow(ctx context.Context, f store.Follower, timeout time.Duration, fatal chan<- error) (bool, error) {
+	started := k.clock.Now()
+	fn := func(ev store.Event) {
+		if ev.Deleted {
+			k.observe(store.Record{Revision: ev.Record.Revision}, false)
+		} else {
+			k.observe(ev.Record, true)
+		}
+	}
+	ended := func(err error) {
+		k.metrics.Watching(false, nil)
+		if err != nil {
+			k.log.Debug("following the lease record ended", "err", err)
+		}
+		if ctx.Err() != nil {
+			k.finished()
+			return
+		}
+		go k.loop(ctx, timeout, fatal, started) // takes over being active
+	}
+	k.metrics.Watching(true, nil)
+	ok, err := f.Follow(ctx, fn, ended)
+	if !ok || err != nil {
+		k.metrics.Watching(false, err)
+	}
+	return ok && err == nil, err
+}
+
+// run is the tracker's loop: see start. It reports handedOver when the
+// store took over following the record.
+func (k *tracker) run(ctx context.Context, timeout time.Duration, fatal chan<- error) (handedOver bool, _ error) {
 	var forbiddenUntil time.Time // no watch attempt before, after a refusal
+	follower, _ := k.store.(store.Follower)
 	for ctx.Err() == nil {
+		if follower != nil && !k.clock.Now().Before(forbiddenUntil) {
+			// A shared watch knows the record already: it follows it
+			// for this election, without a read or a goroutine.
+			ok, err := k.follow(ctx, follower, timeout, fatal)
+			switch {
+			case ok:
+				if !forbiddenUntil.IsZero() {
+					k.log.Info("watching the lease record again")
+				}
+				return true, nil
+			case err != nil:
+				if !k.watchFailed(ctx, err, &forbiddenUntil) {
+					return false, nil
+				}
+				continue
+			}
+		}
 		rctx, cancel := context.WithTimeout(ctx, timeout)
 		o, err := k.read(rctx)
 		cancel()
 		if err != nil {
 			if errors.Is(err, store.ErrPermission) {
-				return err
+				return false, err
 			}
 			k.log.Warn("cannot read the lease record; retrying", "err", err)
 			if !sleep(k.clock, ctx.Done(), k.retry) {
@@ -200,18 +334,7 @@ func (k *tracker) run(ctx context.Context, timeout time.Duration) error {
 		started := k.clock.Now()
 		events, err := k.store.Watch(ctx, after)
 		if err != nil {
-			k.metrics.Watching(false, err)
-			switch {
-			case errors.Is(err, store.ErrPermission):
-				if forbiddenUntil.IsZero() {
-					k.log.Warn(`the lease record cannot be watched; polling it every retry period instead, which costs one read per retry period and slows hand-overs to up to a retry period: add verb "watch" to the candidate's permissions`,
-						"err", err, "retry_period", k.retry)
-				}
-				forbiddenUntil = k.clock.Now().Add(watchRetryForbidden)
-			case ctx.Err() == nil:
-				k.log.Warn("cannot watch the lease record; polling every retry period", "err", err)
-			}
-			if !sleep(k.clock, ctx.Done(), k.retry) {
+			if !k.watchFailed(ctx, err, &forbiddenUntil) {
 				break
 			}
 			continue
@@ -220,22 +343,50 @@ func (k *tracker) run(ctx context.Context, timeout time.Duration) error {
 			k.log.Info("watching the lease record again")
 			forbiddenUntil = time.Time{}
 		}
-		k.metrics.Watching(true, nil)
-		for ev := range events {
-			switch {
-			case ev.Err != nil:
-				k.log.Debug("lease watch ended", "err", ev.Err)
-			case ev.Deleted:
-				k.observe(store.Record{Revision: ev.Record.Revision}, false)
-			default:
-				k.observe(ev.Record, true)
-			}
-		}
-		k.metrics.Watching(false, nil)
-		// A watch that breaks at once must not turn into a busy loop.
-		if k.clock.Now().Sub(started) < k.retry && !sleep(k.clock, ctx.Done(), k.retry) {
+		if !k.followWatch(ctx, events, started) {
 			break
 		}
 	}
-	return nil
+	return false, nil
+}
+
+// followWatch observes the events of a watch started at started until it ends,
+// then pauses if it ended at once, so that a watch that keeps breaking does
+// not turn into a busy loop. It reports false when ctx ended.
+func (k *tracker) followWatch(ctx context.Context, events <-chan store.Event, started time.Time) bool {
+	k.metrics.Watching(true, nil)
+	for ev := range events {
+		switch {
+		case ev.Err != nil:
+			k.log.Debug("lease watch ended", "err", ev.Err)
+		case ev.Deleted:
+			k.observe(store.Record{Revision: ev.Record.Revision}, false)
+		default:
+			k.observe(ev.Record, true)
+		}
+	}
+	k.metrics.Watching(false, nil)
+	if k.clock.Now().Sub(started) < k.retry {
+		return sleep(k.clock, ctx.Done(), k.retry)
+	}
+	return ctx.Err() == nil
+}
+
+// watchFailed reports a watch that could not start, and waits a retry
+// period: a refused watch is reported once and not tried again for
+// watchRetryForbidden (forbiddenUntil), the record being polled meanwhile.
+// It reports false when ctx ended.
+func (k *tracker) watchFailed(ctx context.Context, err error, forbiddenUntil *time.Time) bool {
+	k.metrics.Watching(false, err)
+	switch {
+	case errors.Is(err, store.ErrPermission):
+		if forbiddenUntil.IsZero() {
+			k.log.Warn(`the lease record cannot be watched; polling it every retry period instead, which costs one read per retry period and slows hand-overs to up to a retry period: add verb "watch" to the candidate's permissions`,
+				"err", err, "retry_period", k.retry)
+		}
+		*forbiddenUntil = k.clock.Now().Add(watchRetryForbidden)
+	case ctx.Err() == nil:
+		k.log.Warn("cannot watch the lease record; polling every retry period", "err", err)
+	}
+	return sleep(k.clock, ctx.Done(), k.retry)
 }

@@ -152,3 +152,21 @@ type Store interface {
 	// String names the record for logs and errors, e.g. "lease default/db".
 	String() string
 }
+
+// Follower is implemented by stores whose watch is shared by the many
+// elections of a process and keeps their records in memory (kube.Client's
+// shared watch). It costs an election no request to start following, and
+// no goroutine of its own while it follows.
+type Follower interface {
+	// Follow calls fn with the record's state as the store knows it (a
+	// deletion when it knows none), then with each change after it, in
+	// order, until ctx ends or the store stops following the record for
+	// it; then it calls ended, once and after the last fn, with the reason
+	// (nil when ctx ended). The state may lag behind the store's own by as
+	// much as its watch does, and successive changes may be merged into the
+	// newest, never a deletion. fn and ended are called from the store's
+	// goroutines: they must return at once and must not call the store.
+	// ok is false when the store cannot follow this record now (its watch
+	// is not shared): the caller reads the record and calls Watch instead.
+	Follow(ctx context.Context, fn func(Event), ended func(error)) (ok bool, err error)
+}

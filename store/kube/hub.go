@@ -72,15 +72,15 @@ var errOwnWatch = errors.New("the shared watch was given up on")
 
 // subscriber is one Store's Watch on a hub.
 type subscriber struct {
-	name     string
-	after    int64     // the revision subscribed after, until the hub has listed (primed: false)
-	exists   bool      // the Lease existed at after, as the version after
-	afterUID types.UID // the UID of the Lease at after, if known
-	primed   bool
-	last     int64 // the newest revision told, or known to the subscriber
-	ch       chan store.Event
-	event    func(*coordinationv1.Lease) store.Event // decodes a Lease for this Store
-	stop     func() bool                             // stops the context.AfterFunc
+	name   string
+	from   position // what the subscriber knows, until primed
+	primed bool
+	last   int64                                   // the newest revision told, or known to the subscriber
+	ch     chan store.Event                        // nil with fn
+	fn     func(store.Event)                       // instead of ch: see store.Follower
+	ended  func(error)                             // with fn: called once, when dropped
+	event  func(*coordinationv1.Lease) store.Event // decodes a Lease for this Store
+	stop   func() bool                             // stops the context.AfterFunc
 
 	// A subscriber that does not keep up is not waited for: what it has not
 	// read yet waits in pending, merged into the newest state (deletions
@@ -98,18 +98,46 @@ func newHub(leases hubClient, ns string, fallback bool, refused func(string, err
 		subs: map[string]map[*subscriber]struct{}{}}
 }
 
-// subscribe reports the changes to Lease name made after revision after on
-// the returned channel, until ctx ends. exists says whether the Lease
-// existed then (after is then its version, and afterUID its UID if known)
-// or not (after is then a revision at which it was absent).
-func (h *hub) subscribe(ctx context.Context, name string, after int64, exists bool, afterUID types.UID, event func(*coordinationv1.Lease) store.Event) (<-chan store.Event, error) {
+// position is where a subscription starts: after the version of the Lease
+// the subscriber read last (exists), or after a revision at which the Lease
+// did not exist, or (current) with the Lease's state as the hub knows it.
+type position struct {
+	rev     int64     // the version read, or the revision it was absent at
+	uid     types.UID // the Lease's UID at rev, if known
+	exists  bool
+	current bool
+}
+
+// subscribe reports the changes to Lease name after the position from on
+// the returned channel, until ctx ends:
+//
+//   - after a version: what changed since, then what follows;
+//   - after a revision at which the Lease did not exist: what was created
+//     since, then what follows;
+//   - current: first the Lease as the hub knows it, or its deletion if it
+//     knows none, then what follows.
+func (h *hub) subscribe(ctx context.Context, name string, from position, event func(*coordinationv1.Lease) store.Event) (<-chan store.Event, error) {
+	ch := make(chan store.Event, subscriberBuffer)
+	if err := h.add(ctx, &subscriber{name: name, from: from, ch: ch, event: event, done: make(chan struct{})}); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// follower is subscribe for a store.Follower: the events are given to fn,
+// and ended is called when the subscription ends.
+func (h *hub) follower(ctx context.Context, name string, from position, event func(*coordinationv1.Lease) store.Event, fn func(store.Event), ended func(error)) error {
+	return h.add(ctx, &subscriber{name: name, from: from, fn: fn, ended: ended, event: event})
+}
+
+// add starts subscription s.
+func (h *hub) add(ctx context.Context, s *subscriber) error {
+	name := s.name
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.err != nil && h.clock().Sub(h.refusedAt) < watchRetryForbidden {
-		return nil, h.err
+		return h.err
 	}
-	s := &subscriber{name: name, after: after, exists: exists, afterUID: afterUID,
-		ch: make(chan store.Event, subscriberBuffer), event: event, done: make(chan struct{})}
 	if h.subs[name] == nil {
 		h.subs[name] = map[*subscriber]struct{}{}
 	}
@@ -124,7 +152,7 @@ func (h *hub) subscribe(ctx context.Context, name string, after int64, exists bo
 	if h.synced {
 		h.prime(s)
 	}
-	return s.ch, nil
+	return nil
 }
 
 // watchRetryForbidden is how long a refused shared watch (WatchNamespace)
@@ -135,13 +163,13 @@ const watchRetryForbidden = 5 * time.Minute
 func (h *hub) unsubscribe(s *subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.drop(s, true)
+	h.drop(s, true, nil)
 }
 
 // drop forgets s and closes its channel: at once when abandon is set,
-// otherwise once it has read what is pending. The last one stops the hub.
-// Called with mu.
-func (h *hub) drop(s *subscriber, abandon bool) {
+// otherwise once it has read what is pending; or, for a follower, tells it
+// why it ended (err). The last one stops the hub. Called with mu.
+func (h *hub) drop(s *subscriber, abandon bool, err error) {
 	subs := h.subs[s.name]
 	if _, ok := subs[s]; !ok {
 		if abandon && s.flushing && !s.abandoned {
@@ -158,6 +186,8 @@ func (h *hub) drop(s *subscriber, abandon bool) {
 		s.stop()
 	}
 	switch {
+	case s.fn != nil:
+		s.ended(err)
 	case !s.flushing:
 		close(s.ch)
 	case abandon:
@@ -178,11 +208,19 @@ func (h *hub) drop(s *subscriber, abandon bool) {
 // nothing is pending, else into pending, merged with a pending state that
 // ev supersedes. An Err ends s once told. Called with mu.
 func (h *hub) send(s *subscriber, ev store.Event) {
+	if s.fn != nil {
+		if ev.Err != nil {
+			h.drop(s, true, ev.Err)
+			return
+		}
+		s.fn(ev)
+		return
+	}
 	if !s.flushing {
 		select {
 		case s.ch <- ev:
 			if ev.Err != nil {
-				h.drop(s, false)
+				h.drop(s, false, nil)
 			}
 			return
 		default:
@@ -200,7 +238,7 @@ func (h *hub) send(s *subscriber, ev store.Event) {
 		go h.flush(s)
 	}
 	if ev.Err != nil {
-		h.drop(s, false)
+		h.drop(s, false, nil)
 	}
 }
 
@@ -246,25 +284,33 @@ func (h *hub) tell(s *subscriber, l *coordinationv1.Lease, rev int64) {
 	h.send(s, s.event(l))
 }
 
-// prime tells a new subscriber what changed since the revision it names,
-// from the cache. Called with mu, once synced.
+// prime tells a new subscriber what it does not know yet, from the cache
+// (see subscribe). Called with mu, once synced.
 func (h *hub) prime(s *subscriber) {
 	s.primed = true
-	l := h.cache[s.name]
+	l, from := h.cache[s.name], s.from
 	switch {
-	case l != nil && revisionOf(l) > s.after:
-		if s.exists && s.afterUID != "" && l.UID != s.afterUID {
-			s.last = s.after
+	case from.current:
+		s.last = h.rv
+		h.tell(s, l, 0) // nil: a deletion
+	case !from.exists:
+		s.last = from.rev
+		if l != nil && revisionOf(l) > from.rev {
+			h.tell(s, l, revisionOf(l))
+		}
+	case l != nil && revisionOf(l) > from.rev:
+		if from.uid != "" && l.UID != from.uid {
+			s.last = from.rev
 			h.tell(s, nil, 0) // deleted and created again since
 		}
 		h.tell(s, l, revisionOf(l))
-	case l == nil && s.exists && h.rv >= s.after:
+	case l == nil && h.rv >= from.rev:
 		s.last = h.rv
 		h.tell(s, nil, 0) // deleted since
 	default:
-		// Unchanged, or the hub has not seen that revision yet: it will
+		// Unchanged, or the hub has not seen that version yet: it will
 		// tell what follows it.
-		s.last = s.after
+		s.last = from.rev
 	}
 }
 
@@ -361,7 +407,7 @@ func (h *hub) refuse(ctx context.Context, err error) {
 	}
 	for _, subs := range h.subs {
 		for s := range subs {
-			h.drop(s, true)
+			h.drop(s, true, perm)
 		}
 	}
 }
@@ -376,6 +422,7 @@ func (h *hub) resync(ctx context.Context, list *coordinationv1.LeaseList) {
 	cache := make(map[string]*coordinationv1.Lease, len(list.Items))
 	for i := range list.Items {
 		l := &list.Items[i]
+		trim(l)
 		cache[l.Name] = l
 		rv = max(rv, revisionOf(l))
 	}
@@ -432,6 +479,7 @@ func (h *hub) follow(ctx context.Context, w watch.Interface) {
 // subscribers.
 func (h *hub) apply(ctx context.Context, typ watch.EventType, l *coordinationv1.Lease) {
 	rev, name := revisionOf(l), l.Name
+	trim(l)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if ctx.Err() != nil {

@@ -79,7 +79,7 @@ type Store struct {
 	client    *Client // nil for NewForClient
 
 	mu     sync.Mutex
-	recent []*coordinationv1.Lease // the last few Leases read or written, newest last
+	recent [2]*coordinationv1.Lease // the last Leases read or written, newest last
 }
 
 // Options tune the client that New builds.
@@ -303,13 +303,14 @@ func (s *Store) Watch(ctx context.Context, after string) (<-chan store.Event, er
 	return out, nil
 }
 
-// watchShared subscribes to the namespace's shared watch. Without a
-// version it first learns the revision of "now": a list of this one Lease
-// names the revision it is of, also when the Lease does not exist.
+// watchShared subscribes to the namespace's shared watch (see
+// hub.subscribe). Elections follow the shared watch without a request
+// (Follow); a Watch "from now" costs one.
 func (s *Store) watchShared(ctx context.Context, h *hub, after string) (<-chan store.Event, error) {
 	exists, uid := true, s.uidAt(after)
-	var rev int64
 	if after == "" {
+		// "After now": a list of this one Lease names the revision it is
+		// of, also when the Lease does not exist.
 		own, ok := s.leases.(*leaseClient) // always, in a Store of a Client
 		if !ok {
 			return nil, errOwnWatch
@@ -318,8 +319,7 @@ func (s *Store) watchShared(ctx context.Context, h *hub, after string) (<-chan s
 		if err != nil {
 			return nil, s.wrap("watch", err)
 		}
-		after = l.ResourceVersion
-		exists = false
+		after, exists = l.ResourceVersion, false
 		if len(l.Items) > 0 {
 			s.remember(&l.Items[0])
 			after, exists, uid = l.Items[0].ResourceVersion, true, l.Items[0].UID
@@ -329,7 +329,25 @@ func (s *Store) watchShared(ctx context.Context, h *hub, after string) (<-chan s
 	if err != nil || rev <= 0 {
 		return nil, fmt.Errorf("watch %s: resourceVersion %q is not a positive integer", s, after)
 	}
-	return h.subscribe(ctx, s.name, rev, exists, uid, s.event)
+	return h.subscribe(ctx, s.name, position{rev: rev, uid: uid, exists: exists}, s.event)
+}
+
+// Follow implements store.Follower: a Store whose Client shares its
+// namespace's watch follows the Lease as that watch knows it, without a
+// request and without a goroutine of its own.
+func (s *Store) Follow(ctx context.Context, fn func(store.Event), ended func(error)) (bool, error) {
+	if s.client == nil {
+		return false, nil
+	}
+	h, err := s.client.sharedHub(s.namespace)
+	if err != nil || h == nil {
+		return false, err
+	}
+	err = h.follower(ctx, s.name, position{current: true}, s.event, fn, ended)
+	if errors.Is(err, errOwnWatch) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // event decodes a Lease a watch delivered, and remembers it.
@@ -355,16 +373,24 @@ func (s *Store) uidAt(version string) types.UID {
 // Leases are kept as they are, not copied: nothing changes a Lease once
 // read (Update changes a copy).
 func (s *Store) remember(l *coordinationv1.Lease) {
+	trim(l)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range s.recent {
-		if r.ResourceVersion == l.ResourceVersion {
+		if r != nil && r.ResourceVersion == l.ResourceVersion {
 			return
 		}
 	}
-	s.recent = append(s.recent, l)
-	if len(s.recent) > 4 {
-		s.recent = s.recent[1:]
+	copy(s.recent[:], s.recent[1:])
+	s.recent[len(s.recent)-1] = l
+}
+
+// trim drops what the store never reads from a Lease it keeps: its
+// managedFields, the larger part of a Lease in memory. An Update without
+// them leaves the server's record of field managers as it is.
+func trim(l *coordinationv1.Lease) {
+	if l.ManagedFields != nil { // a Lease shared with the hub is trimmed already: no write
+		l.ManagedFields = nil
 	}
 }
 
@@ -373,7 +399,7 @@ func (s *Store) recall(version string) *coordinationv1.Lease {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range s.recent {
-		if r.ResourceVersion == version {
+		if r != nil && r.ResourceVersion == version {
 			return r
 		}
 	}
@@ -493,4 +519,7 @@ func apply(l *coordinationv1.Lease, rec store.Record) {
 	set(AnnotationTerm, term)
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store    = (*Store)(nil)
+	_ store.Follower = (*Store)(nil)
+)
