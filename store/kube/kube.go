@@ -316,8 +316,12 @@ func (s *Store) watchShared(ctx context.Context, h *hub, after string) (<-chan s
 			return nil, errOwnWatch
 		}
 		l, err := own.List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + s.name})
-		if err != nil {
-			return nil, s.wrap("watch", err)
+		switch {
+		case apierrors.IsForbidden(err) && s.client.opts.Watch == WatchAuto:
+			s.client.hubRefused(s.namespace, err)
+			return nil, errOwnWatch
+		case err != nil:
+			return nil, s.wrap("list", err)
 		}
 		after, exists = l.ResourceVersion, false
 		if len(l.Items) > 0 {
