@@ -19,8 +19,9 @@
 //     counted on its own monotonic clock from the moment it first observed
 //     the latest version. Timestamps in the record are never compared with a
 //     local clock. That rule is one pure function (decide.go).
-//   - The leader renews every RetryPeriod. Its authority is counted from the
-//     moment it sent its last successful renewal; a renewal whose outcome is
+//   - The leader renews every RenewInterval (by default RetryPeriod), and
+//     every RetryPeriod after a renewal failed. Its authority is counted
+//     from the moment it sent its last successful renewal; a renewal whose outcome is
 //     unknown (timeout, lost reply) counts as not renewed, and the record is
 //     read again before the next decision. The term's context is cancelled
 //     at lastRenewSent + RenewDeadline, or at once when the lease is lost.
@@ -98,6 +99,23 @@
 // tell it from one that never existed: it creates it at once, and overlaps
 // the old holder's term until that holder's next renewal fails (plus its
 // grace). Fencing orders them: the newcomer's token is the larger.
+//
+// # Many elections in one process
+//
+// A process may campaign in many elections at once: one lease per shard,
+// per tenant or per bucket, as bucketed controllers do. Run one Elector per
+// election, all with the same identity, and make their stores share what
+// can be shared: on Kubernetes one kube.Client (kube.NewClient, then
+// Client.Store for each Lease) gives them one HTTP/2 connection and one
+// watch of the namespace's Leases, fanned out by name, while each keeps its
+// own rate limiter, timeouts and renewals, so that a busy election cannot
+// starve another's. Its elections start following the shared watch without
+// a request of their own, and a follower then costs neither requests nor a
+// goroutine of its own (store.Follower); idle followers send nothing, so
+// nearly all the traffic of many elections is their leaders' renewals:
+// RenewInterval trades it for fewer chances to renew before RenewDeadline.
+// The etcd store shares one client (etcd.New takes it) and the file store
+// one folder. See Example_manyElections.
 //
 // # Interoperation
 //
