@@ -205,6 +205,7 @@ func (se *scaleEnv) measure(r *scaleResult, say func(string, ...any)) error {
 	if ok {
 		r.allLed = time.Duration(slices.Max(tr.firstLed) - start.UnixNano())
 	}
+	setup := time.Duration(max(tr.started-start.UnixNano(), 0)) // 0: not told yet
 	var firsts []time.Duration
 	for _, at := range tr.firstLed {
 		if at != 0 {
@@ -218,8 +219,8 @@ func (se *scaleEnv) measure(r *scaleResult, say func(string, ...any)) error {
 		return err
 	}
 	r.electRequests = elected.leaseRequests - atStart.leaseRequests
-	say("  all elected after %v (%d never; p50 %v, p90 %v; %.0f lease requests), workers ready after %v", r.allLed.Round(time.Millisecond), r.neverLed,
-		quantile(firsts, .5).Round(time.Millisecond), quantile(firsts, .9).Round(time.Millisecond), r.electRequests, r.startup.Round(time.Millisecond))
+	say("  all elected after %v (%d never; p50 %v, p90 %v; %.0f lease requests; candidates built after %v), workers ready after %v", r.allLed.Round(time.Millisecond), r.neverLed,
+		quantile(firsts, .5).Round(time.Millisecond), quantile(firsts, .9).Round(time.Millisecond), r.electRequests, setup.Round(time.Millisecond), r.startup.Round(time.Millisecond))
 
 	// The steady state.
 	time.Sleep(2 * r.prof.retry) // let the start-up's requests land first
@@ -325,6 +326,7 @@ type scaleTracker struct {
 	ends     []int64 // every term end
 	errs     []string
 	failed   error
+	started  int64 // when the last worker had started every candidate
 }
 
 // span is one term of a worker in an election; to is 0 while it lasts.
@@ -566,6 +568,10 @@ func (w *worker) read(stdout io.Reader, tr *scaleTracker) {
 		switch kind {
 		case "ready":
 			w.ready <- num(0)
+		case "started":
+			tr.mu.Lock()
+			tr.started = max(tr.started, num(0))
+			tr.mu.Unlock()
 		case "led":
 			tr.led(w.idx, int(num(0)), num(1))
 		case "lost":

@@ -13,6 +13,7 @@ package main
 // and it exits when stdin ends (the parent is gone). On stdout it writes
 //
 //	ready RSS              its client is built, no election started yet (RSS in bytes)
+//	started NANOS          every election's candidate is built and running
 //	led E NANOS            it started leading election E (0-based) at NANOS (Unix)
 //	lost E NANOS REASON    that term ended
 //	err E MESSAGE          the candidate of election E stopped for good
@@ -249,6 +250,7 @@ func runWorker(f workerFlags, stdin io.Reader, stdout io.Writer) error {
 					return fmt.Errorf("election %d: %w", i, err)
 				}
 			}
+			rep.say("started %d", time.Now().UnixNano())
 		case "stats":
 			counter.report(rep)
 		}
