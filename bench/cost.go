@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -118,75 +117,4 @@ func apiCost(im impl, admin *rest.Config, ns, lease string, prof profile, follow
 		return apiCostResult{}, err
 	}
 	return apiCostResult{leaderPerMin: leader, followerPerMin: (all - leader) / float64(followers)}, nil
-}
-
-// scaleResult is one row of the scale benchmark.
-type scaleResult struct {
-	elections     int
-	allLed        time.Duration
-	requestsPerS  float64
-	cpuPerMinute  float64
-	failedToStart int
-}
-
-// scale starts n elections of 3 candidates each at once, and measures how
-// long until every election has a leader, then the API server's request
-// rate and CPU over window.
-func scale(im impl, admin *rest.Config, ns string, prof profile, n int, window time.Duration) (scaleResult, error) {
-	var mu sync.Mutex
-	led := map[string]bool{}
-	allLed := make(chan struct{})
-	var stops []func()
-	defer func() {
-		var wg sync.WaitGroup
-		for _, s := range stops {
-			wg.Go(s)
-		}
-		wg.Wait()
-	}()
-	start := time.Now()
-	tag := fmt.Sprintf("%s-%d-%d", im.name(), n, start.UnixNano()%100000)
-	for e := range n {
-		lease := fmt.Sprintf("scale-%s-%d", tag, e)
-		for c := range 3 {
-			stop, err := im.start(admin, ns, lease, fmt.Sprintf("c%d", c), prof, func(string) {
-				mu.Lock()
-				defer mu.Unlock()
-				if !led[lease] {
-					led[lease] = true
-					if len(led) == n {
-						close(allLed)
-					}
-				}
-			})
-			if err != nil {
-				return scaleResult{}, err
-			}
-			stops = append(stops, stop)
-		}
-	}
-	var r scaleResult
-	r.elections = n
-	select {
-	case <-allLed:
-		r.allLed = time.Since(start)
-	case <-time.After(5 * prof.lease):
-		mu.Lock()
-		r.failedToStart = n - len(led)
-		mu.Unlock()
-		r.allLed = -1
-	}
-	time.Sleep(prof.retry)
-	before, err := scrape(admin)
-	if err != nil {
-		return r, err
-	}
-	time.Sleep(window)
-	after, err := scrape(admin)
-	if err != nil {
-		return r, err
-	}
-	r.requestsPerS = (after.leaseRequests - before.leaseRequests) / window.Seconds()
-	r.cpuPerMinute = (after.cpuSeconds - before.cpuSeconds) / window.Minutes()
-	return r, nil
 }

@@ -43,13 +43,8 @@ func footprint(admin *rest.Config, ns string, window time.Duration) (binMiB floa
 	if fi, err := os.Stat(bin); err == nil {
 		binMiB = float64(fi.Size()) / (1 << 20)
 	}
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["bench"] = &clientcmdapi.Cluster{Server: admin.Host, CertificateAuthorityData: admin.CAData}
-	kc.AuthInfos["bench"] = &clientcmdapi.AuthInfo{ClientCertificateData: admin.CertData, ClientKeyData: admin.KeyData, Token: admin.BearerToken}
-	kc.Contexts["bench"] = &clientcmdapi.Context{Cluster: "bench", AuthInfo: "bench", Namespace: ns}
-	kc.CurrentContext = "bench"
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
+	if err := writeKubeconfig(admin, ns, kubeconfig); err != nil {
 		return 0, nil, err
 	}
 	lease := fmt.Sprintf("bench-footprint-%d", time.Now().UnixNano()%100000)
@@ -98,6 +93,17 @@ func footprint(admin *rest.Config, ns string, window time.Duration) (binMiB floa
 		out = append(out, footprintResult{role: []string{"leader", "follower"}[i], rssMiB: float64(s.rssKB) / 1024, cpuPct: cpu})
 	}
 	return binMiB, out, nil
+}
+
+// writeKubeconfig writes a kubeconfig for cfg's server and credentials,
+// with namespace ns, to path.
+func writeKubeconfig(cfg *rest.Config, ns, path string) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["bench"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["bench"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["bench"] = &clientcmdapi.Context{Cluster: "bench", AuthInfo: "bench", Namespace: ns}
+	kc.CurrentContext = "bench"
+	return clientcmd.WriteToFile(*kc, path)
 }
 
 type procStat struct {

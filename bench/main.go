@@ -2,8 +2,12 @@
 // real kube-apiserver and etcd, in the same run, and writes a markdown table
 // and an SVG chart to bench/results/.
 //
-//	go run ./bench              # the full run (about 25 minutes)
-//	go run ./bench -quick       # a smoke run (about a minute)
+//	go run ./bench                       # the full run
+//	go run ./bench -quick                # a smoke run (a few minutes)
+//	go run ./bench -only scale -scale 100 -scale-window 10s
+//
+// The scale profile runs the bench binary itself as three worker processes
+// (see worker.go).
 package main
 
 import (
@@ -13,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,12 +34,22 @@ type options struct {
 	costWindow            time.Duration
 	scaleSizes            []int
 	scaleWindow           time.Duration
+	scaleLimit            time.Duration
+	scaleInterval         time.Duration // incumbent's second RenewInterval; 0: no such row
+	scaleProfile          profile
 	footprintWindow       time.Duration
 	profiles              []profile
+	sections              map[string]bool
 	out                   string
 }
 
+// sections are what -only chooses from.
+var sections = []string{"graceful", "crash", "cost", "scale", "footprint"}
+
 func main() {
+	if os.Getenv(workerEnv) != "" {
+		os.Exit(workerMain(os.Args[1:]))
+	}
 	o, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -54,19 +69,44 @@ func parseFlags(args []string) (options, error) {
 	samples := fs.Int("samples", 50, "graceful hand-over samples per implementation and profile")
 	crash := fs.Int("crash-samples", 10, "crash take-over samples per implementation and profile")
 	window := fs.Duration("cost-window", time.Minute, "steady-state window for the API cost")
-	scaleFlag := fs.String("scale", "10,100", "comma-separated numbers of elections (3 candidates each) for the scale run; empty to skip")
-	scaleWindow := fs.Duration("scale-window", 30*time.Second, "steady-state window for the scale run")
+	scaleFlag := fs.String("scale", "1000,10000", "comma-separated numbers of elections for the scale profile (each with one candidate in each of 3 processes); empty to skip")
+	scaleWindow := fs.Duration("scale-window", 30*time.Second, "steady-state window for the scale profile")
+	scaleInterval := fs.Duration("scale-renew-interval", 5*time.Second, "incumbent's renew interval (election.Config.RenewInterval) in the scale profile's second incumbent row; 0 for no such row")
+	scaleLimit := fs.Duration("scale-limit", 5*time.Minute, "in the scale profile, how long to wait for every election to have a leader before counting those without")
+	only := fs.String("only", "", "comma-separated sections to run ("+strings.Join(sections, ", ")+"); default all")
 	fpWindow := fs.Duration("footprint-window", 30*time.Second, "idle window for the sidecar footprint")
 	out := fs.String("out", "bench/results", "folder for the results")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	o := options{samples: *samples, crashSamples: *crash, costWindow: *window, scaleWindow: *scaleWindow, footprintWindow: *fpWindow,
+		scaleLimit: *scaleLimit, scaleInterval: *scaleInterval, scaleProfile: defaultProfile,
 		profiles: []profile{defaultProfile, shortProfile}, out: *out}
 	if *quick {
 		o.samples, o.crashSamples, o.costWindow, o.scaleWindow, o.footprintWindow = 5, 2, 5*time.Second, 5*time.Second, 3*time.Second
 		o.profiles = []profile{shortProfile}
-		*scaleFlag = "5"
+		o.scaleProfile, o.scaleLimit = shortProfile, time.Minute
+		if !set["scale"] {
+			*scaleFlag = "5"
+		}
+		if !set["scale-renew-interval"] {
+			o.scaleInterval = time.Second // the short profile allows at most 1.5s
+		}
+	}
+	if *only != "" {
+		o.sections = map[string]bool{}
+		for _, s := range strings.Split(*only, ",") {
+			s = strings.TrimSpace(s)
+			if !slices.Contains(sections, s) {
+				return options{}, fmt.Errorf("-only: unknown section %q (want some of %s)", s, strings.Join(sections, ", "))
+			}
+			o.sections[s] = true
+		}
+	}
+	if p := o.scaleProfile; o.scaleInterval < 0 || o.scaleInterval+p.retry > p.renew {
+		return options{}, fmt.Errorf("-scale-renew-interval: %v plus the retry period %v must be at most the renew deadline %v", o.scaleInterval, p.retry, p.renew)
 	}
 	for _, f := range strings.Split(*scaleFlag, ",") {
 		if f = strings.TrimSpace(f); f == "" {
@@ -78,10 +118,53 @@ func parseFlags(args []string) (options, error) {
 		}
 		o.scaleSizes = append(o.scaleSizes, n)
 	}
-	if o.samples <= 0 || o.crashSamples <= 0 || o.costWindow <= 0 || o.scaleWindow <= 0 || o.footprintWindow <= 0 {
-		return options{}, fmt.Errorf("-samples, -crash-samples, -cost-window, -scale-window and -footprint-window must be positive")
+	if o.samples <= 0 || o.crashSamples <= 0 || o.costWindow <= 0 || o.scaleWindow <= 0 || o.scaleLimit <= 0 || o.footprintWindow <= 0 {
+		return options{}, fmt.Errorf("-samples, -crash-samples, -cost-window, -scale-window, -scale-limit and -footprint-window must be positive")
 	}
 	return o, nil
+}
+
+// runs says whether section is to be run.
+func (o options) runs(section string) bool { return o.sections == nil || o.sections[section] }
+
+// scaleSpecs are the scale profile's rows at n elections: incumbent with
+// default timings, incumbent with the longer renew interval, client-go.
+func (o options) scaleSpecs(n int) []scaleSpec {
+	base := scaleSpec{n: n, prof: o.scaleProfile, window: o.scaleWindow, limit: o.scaleLimit}
+	inc, longer, cg := base, base, base
+	inc.impl, longer.impl, cg.impl = "incumbent", "incumbent", "client-go"
+	longer.interval = o.scaleInterval
+	if o.scaleInterval == 0 || o.scaleInterval == o.scaleProfile.retry {
+		return []scaleSpec{inc, cg}
+	}
+	return []scaleSpec{inc, longer, cg}
+}
+
+// cannotRun says why spec cannot run on this machine, or "". The one
+// reason is memory: a row of the same implementation at a smaller size
+// gives the RSS per election, and the row is skipped when its three
+// workers would need more than 80% of the memory available now.
+func cannotRun(spec scaleSpec, done []*scaleResult) string {
+	avail := memAvailable()
+	if avail == 0 {
+		return ""
+	}
+	for _, r := range slices.Backward(done) {
+		if r.impl != spec.impl || r.interval != spec.interval || !r.steady || r.n >= spec.n {
+			continue
+		}
+		var base int64
+		for _, b := range r.baseRSS {
+			base = max(base, b)
+		}
+		need := scaleWorkers * (float64(base) + max(r.rssPerElection(), 0)*float64(spec.n))
+		if need > 0.8*float64(avail) {
+			return fmt.Sprintf("its %d workers would need about %.1f GiB (%.1f KiB per election at %d elections), and %.1f GiB is available",
+				scaleWorkers, need/(1<<30), r.rssPerElection()/1024, r.n, float64(avail)/(1<<30))
+		}
+		return ""
+	}
+	return ""
 }
 
 // run performs every measurement and returns the markdown report, which it
@@ -101,6 +184,7 @@ func run(o options, progress io.Writer) (string, error) {
 	go func() {
 		select {
 		case <-sigs:
+			killWorkers()
 			env.Stop()
 			os.Exit(130)
 		case <-done:
@@ -114,40 +198,61 @@ func run(o options, progress io.Writer) (string, error) {
 
 	for _, p := range o.profiles {
 		for _, im := range impls {
-			say("graceful hand-over: %s, %s, %d samples", im.name(), p.name, o.samples)
-			g, err := handovers(im, env.Config, "default", lease("graceful"), p, 3, o.samples, false)
-			if err != nil {
-				return "", fmt.Errorf("graceful hand-over, %s, %s: %w", im.name(), p.name, err)
+			if o.runs("graceful") {
+				say("graceful hand-over: %s, %s, %d samples", im.name(), p.name, o.samples)
+				g, err := handovers(im, env.Config, "default", lease("graceful"), p, 3, o.samples, false)
+				if err != nil {
+					return "", fmt.Errorf("graceful hand-over, %s, %s: %w", im.name(), p.name, err)
+				}
+				res.graceful = append(res.graceful, series{im.name(), p.name, g})
 			}
-			res.graceful = append(res.graceful, series{im.name(), p.name, g})
-			say("crash take-over: %s, %s, %d samples", im.name(), p.name, o.crashSamples)
-			c, err := handovers(im, env.Config, "default", lease("crash"), p, 3, o.crashSamples, true)
-			if err != nil {
-				return "", fmt.Errorf("crash take-over, %s, %s: %w", im.name(), p.name, err)
+			if o.runs("crash") {
+				say("crash take-over: %s, %s, %d samples", im.name(), p.name, o.crashSamples)
+				c, err := handovers(im, env.Config, "default", lease("crash"), p, 3, o.crashSamples, true)
+				if err != nil {
+					return "", fmt.Errorf("crash take-over, %s, %s: %w", im.name(), p.name, err)
+				}
+				res.crash = append(res.crash, series{im.name(), p.name, c})
 			}
-			res.crash = append(res.crash, series{im.name(), p.name, c})
-			say("API cost: %s, %s, %v windows", im.name(), p.name, o.costWindow)
-			a, err := apiCost(im, env.Config, "default", lease("cost"), p, 2, o.costWindow)
-			if err != nil {
-				return "", fmt.Errorf("API cost, %s, %s: %w", im.name(), p.name, err)
+			if o.runs("cost") {
+				say("API cost: %s, %s, %v windows", im.name(), p.name, o.costWindow)
+				a, err := apiCost(im, env.Config, "default", lease("cost"), p, 2, o.costWindow)
+				if err != nil {
+					return "", fmt.Errorf("API cost, %s, %s: %w", im.name(), p.name, err)
+				}
+				res.cost = append(res.cost, costRow{im.name(), p.name, a})
 			}
-			res.cost = append(res.cost, costRow{im.name(), p.name, a})
 		}
 	}
-	for _, n := range o.scaleSizes {
-		for _, im := range impls {
-			say("scale: %s, %d elections x 3 candidates", im.name(), n)
-			r, err := scale(im, env.Config, "default", defaultProfile, n, o.scaleWindow)
-			if err != nil {
-				return "", fmt.Errorf("scale, %s, %d: %w", im.name(), n, err)
+	if o.runs("scale") && len(o.scaleSizes) > 0 {
+		se, err := newScaleEnv(env.Config)
+		if err != nil {
+			return "", fmt.Errorf("scale: %w", err)
+		}
+		defer se.close()
+		for _, n := range o.scaleSizes {
+			for _, spec := range o.scaleSpecs(n) {
+				say("scale: %s, renew every %v, %d elections x %d processes", spec.impl, spec.renewEvery(), n, scaleWorkers)
+				if why := cannotRun(spec, res.scale); why != "" {
+					say("  skipped: %s", why)
+					res.scale = append(res.scale, &scaleResult{scaleSpec: spec, skipped: why, allLed: -1, reLed: -1})
+					continue
+				}
+				r := se.row(spec, say)
+				if r.err != nil {
+					say("  stopped: %v", r.err)
+				}
+				res.scale = append(res.scale, r)
+				time.Sleep(2 * spec.prof.retry) // let the API server settle before the next row
 			}
-			res.scale = append(res.scale, scaleRow{im.name(), r})
 		}
 	}
-	say("footprint: idle leader and follower sidecars, default timings, %v window", o.footprintWindow)
-	res.binMiB, res.footprint, err = footprint(env.Config, "default", o.footprintWindow)
-	if err != nil {
-		return "", fmt.Errorf("footprint: %w", err)
+	if o.runs("footprint") {
+		say("footprint: idle leader and follower sidecars, default timings, %v window", o.footprintWindow)
+		res.binMiB, res.footprint, err = footprint(env.Config, "default", o.footprintWindow)
+		if err != nil {
+			return "", fmt.Errorf("footprint: %w", err)
+		}
 	}
 	res.took = time.Since(res.started)
 	report := res.markdown()
@@ -161,10 +266,14 @@ func run(o options, progress io.Writer) (string, error) {
 	if err := os.WriteFile(md, []byte(report), 0o644); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(svg, []byte(res.chart()), 0o644); err != nil {
-		return "", err
+	files := []string{"latest.md"}
+	if len(res.graceful) > 0 { // the chart draws the hand-overs only
+		if err := os.WriteFile(svg, []byte(res.chart()), 0o644); err != nil {
+			return "", err
+		}
+		files = append(files, "latest.svg")
 	}
-	for _, f := range []string{"latest.md", "latest.svg"} {
+	for _, f := range files {
 		src := md
 		if strings.HasSuffix(f, ".svg") {
 			src = svg
@@ -177,6 +286,10 @@ func run(o options, progress io.Writer) (string, error) {
 			return "", err
 		}
 	}
-	say("wrote %s and %s", md, svg)
+	if len(files) > 1 {
+		say("wrote %s and %s", md, svg)
+	} else {
+		say("wrote %s", md)
+	}
 	return report, nil
 }
