@@ -151,9 +151,14 @@ func (e *Elector) step(ctx context.Context, c *campaigner) (wake time.Duration, 
 		// told since, or else on a new read.
 		e.log.Debug("lost an acquisition race", "err", err)
 		c.races++
-		if latest := e.tracker.latest(); latest.exists != o.exists || latest.rec.Version != o.rec.Version {
+		switch latest := e.tracker.latest(); {
+		case latest.exists != o.exists || latest.rec.Version != o.rec.Version:
 			c.o = latest
-		} else {
+		case e.tracker.following():
+			// The shared watch will tell the winner's write: wait for
+			// it rather than read.
+			return e.cfg.RetryPeriod, false
+		default:
 			c.fresh = false
 		}
 	default:
@@ -161,7 +166,7 @@ func (e *Elector) step(ctx context.Context, c *campaigner) (wake time.Duration, 
 		// racing without end: do not spin.
 		e.log.Warn("cannot acquire the lease; retrying", "err", err, "retry_in", e.cfg.RetryPeriod)
 		c.races = 0
-		c.fresh = false
+		c.fresh = e.tracker.following() // else read before deciding again
 		c.retryAt = e.clock.Now().Add(e.cfg.RetryPeriod)
 		return e.cfg.RetryPeriod, false
 	}

@@ -24,6 +24,7 @@ func Example_manyElections() {
 		return
 	}
 	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
 	var mu sync.Mutex
 	var mine []string
 	var leading sync.WaitGroup

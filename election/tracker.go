@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/incumbent-io/incumbent/store"
@@ -60,6 +61,8 @@ type tracker struct {
 	amu    sync.Mutex
 	active int
 	idle   *sync.Cond // signalled when active drops to 0
+
+	followed atomic.Bool // the store follows the record: the observation keeps itself fresh
 }
 
 func newTracker(s store.Store, clock Clock, retry time.Duration, log *slog.Logger, m Metrics) *tracker {
@@ -209,7 +212,7 @@ func (k *tracker) start(ctx context.Context, timeout time.Duration, fatal chan<-
 	k.amu.Lock()
 	k.active++
 	k.amu.Unlock()
-	go k.loop(ctx, timeout, fatal, time.Time{})
+	go k.loop(ctx, timeout, fatal, time.Time{}, false)
 }
 
 // wait returns once what start began has ended (after ctx ended).
@@ -235,13 +238,15 @@ func (k *tracker) finished() {
 // record for it: the end of that following starts a new loop. A following
 // that ended less than a retry period after it began (at followed) is not
 // tried again before a retry period passed, so that one that keeps breaking
-// does not turn into a busy loop.
-func (k *tracker) loop(ctx context.Context, timeout time.Duration, fatal chan<- error, followed time.Time) {
+// does not turn into a busy loop; one that ended in an error (broke) is
+// followed by a read of the record, which reports what is wrong (a refusal
+// ends the tracker) before the store is asked to follow again.
+func (k *tracker) loop(ctx context.Context, timeout time.Duration, fatal chan<- error, followed time.Time, broke bool) {
 	if !followed.IsZero() && k.clock.Now().Sub(followed) < k.retry && !sleep(k.clock, ctx.Done(), k.retry) {
 		k.finished()
 		return
 	}
-	handedOver, err := k.run(ctx, timeout, fatal)
+	handedOver, err := k.run(ctx, timeout, fatal, broke)
 	if handedOver {
 		return
 	}
@@ -267,6 +272,7 @@ func (k *tracker) follow(ctx context.Context, f store.Follower, timeout time.Dur
 		}
 	}
 	ended := func(err error) {
+		k.followed.Store(false)
 		k.metrics.Watching(false, nil)
 		if err != nil {
 			k.log.Debug("following the lease record ended", "err", err)
@@ -275,23 +281,31 @@ func (k *tracker) follow(ctx context.Context, f store.Follower, timeout time.Dur
 			k.finished()
 			return
 		}
-		go k.loop(ctx, timeout, fatal, started) // takes over being active
+		go k.loop(ctx, timeout, fatal, started, err != nil) // takes over being active
 	}
 	k.metrics.Watching(true, nil)
+	k.followed.Store(true)
 	ok, err := f.Follow(ctx, fn, ended)
 	if !ok || err != nil {
+		k.followed.Store(false)
 		k.metrics.Watching(false, err)
 	}
 	return ok && err == nil, err
 }
 
+// following reports whether the store follows the record for the tracker
+// (store.Follower): its observation is then as fresh as a read would make
+// it, and kept so without requests.
+func (k *tracker) following() bool { return k.followed.Load() }
+
 // run is the tracker's loop: see start. It reports handedOver when the
-// store took over following the record.
-func (k *tracker) run(ctx context.Context, timeout time.Duration, fatal chan<- error) (handedOver bool, _ error) {
+// store took over following the record. With readFirst it reads the record
+// before it asks the store to follow it.
+func (k *tracker) run(ctx context.Context, timeout time.Duration, fatal chan<- error, readFirst bool) (handedOver bool, _ error) {
 	var forbiddenUntil time.Time // no watch attempt before, after a refusal
 	follower, _ := k.store.(store.Follower)
 	for ctx.Err() == nil {
-		if follower != nil && !k.clock.Now().Before(forbiddenUntil) {
+		if follower != nil && !readFirst && !k.clock.Now().Before(forbiddenUntil) {
 			// A shared watch knows the record already: it follows it
 			// for this election, without a read or a goroutine.
 			ok, err := k.follow(ctx, follower, timeout, fatal)
@@ -320,6 +334,12 @@ func (k *tracker) run(ctx context.Context, timeout time.Duration, fatal chan<- e
 				break
 			}
 			continue
+		}
+		if readFirst {
+			readFirst = false
+			if follower != nil {
+				continue // the record can be read: follow it again
+			}
 		}
 		if k.clock.Now().Before(forbiddenUntil) {
 			if !sleep(k.clock, ctx.Done(), k.retry) {

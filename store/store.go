@@ -165,7 +165,12 @@ type Follower interface {
 	// (nil when ctx ended). The state may lag behind the store's own by as
 	// much as its watch does, and successive changes may be merged into the
 	// newest, never a deletion. fn and ended are called from the store's
-	// goroutines: they must return at once and must not call the store.
+	// goroutines, or from Follow's own before it returns: they must return
+	// at once and must not call the store. When the store cannot follow any
+	// more (its watch cannot be kept up: the server is unreachable, the
+	// credentials are rejected), ended gets the reason: the caller then
+	// reads the record, which reports it, and polls until it can follow
+	// again.
 	// ok is false when the store cannot follow this record now (its watch
 	// is not shared): the caller reads the record and calls Watch instead.
 	Follow(ctx context.Context, fn func(Event), ended func(error)) (ok bool, err error)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
@@ -58,6 +59,11 @@ type ClientOptions struct {
 	PodUID string
 	// Watch says how the Stores watch their Leases. Default WatchAuto.
 	Watch WatchMode
+	// MaxInFlight bounds the requests the Client's Stores have in flight
+	// together (watches aside); the others wait, renewals and releases
+	// first, then the rest in order of arrival. Zero means
+	// DefaultMaxInFlight.
+	MaxInFlight int
 	// Logger receives the Client's few logs (a shared watch refused, and
 	// so given up). Default: none.
 	Logger *slog.Logger
@@ -79,6 +85,7 @@ type Client struct {
 	params runtime.ParameterCodec
 	opts   ClientOptions
 	log    *slog.Logger
+	limit  *inflight
 
 	mu      sync.Mutex
 	stores  map[string]int  // Stores made, by namespace
@@ -100,6 +107,12 @@ func NewClient(cfg *rest.Config, opts ClientOptions) (*Client, error) {
 	}
 	if opts.UserAgent == "" {
 		opts.UserAgent = "incumbent"
+	}
+	if opts.MaxInFlight == 0 {
+		opts.MaxInFlight = DefaultMaxInFlight
+	}
+	if opts.MaxInFlight < 0 {
+		return nil, fmt.Errorf("kube store: MaxInFlight must not be negative (got %d)", opts.MaxInFlight)
 	}
 	if opts.QPS < 0 || opts.Burst < 0 {
 		return nil, fmt.Errorf("kube store: QPS and Burst must not be negative (got %v, %d)", opts.QPS, opts.Burst)
@@ -126,7 +139,7 @@ func NewClient(cfg *rest.Config, opts ClientOptions) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Client{http: hc, config: c, params: params, opts: opts, log: log,
+	return &Client{http: hc, config: c, params: params, opts: opts, log: log, limit: newInflight(opts.MaxInFlight),
 		stores: map[string]int{}, hubs: map[string]*hub{}, refused: map[string]bool{}}, nil
 }
 
@@ -190,4 +203,16 @@ func (c *Client) hubRefused(namespace string, err error) {
 	c.refused[namespace] = true
 	c.log.Warn(`cannot watch all the Leases of the namespace at once (it needs verbs "list" and "watch" on resource "leases" without resourceNames); every election watches its own Lease instead, which costs the API server one watcher per election`,
 		"namespace", namespace, "err", err)
+}
+
+// known returns the Lease namespace/name as the shared watch of its
+// namespace knows it, if that watch runs and knows one.
+func (c *Client) known(namespace, name string) *coordinationv1.Lease {
+	c.mu.Lock()
+	h := c.hubs[namespace]
+	c.mu.Unlock()
+	if h == nil {
+		return nil
+	}
+	return h.known(name)
 }

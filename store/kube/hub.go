@@ -75,7 +75,8 @@ type subscriber struct {
 	name   string
 	from   position // what the subscriber knows, until primed
 	primed bool
-	last   int64                                   // the newest revision told, or known to the subscriber
+	last   int64 // the newest revision told, or known to the subscriber
+	exists bool  // what the subscriber knows: the Lease exists (once primed)
 	ch     chan store.Event                        // nil with fn
 	fn     func(store.Event)                       // instead of ch: see store.Follower
 	ended  func(error)                             // with fn: called once, when dropped
@@ -182,8 +183,8 @@ func (h *hub) drop(s *subscriber, abandon bool, err error) {
 	if len(subs) == 0 {
 		delete(h.subs, s.name)
 	}
-	if s.stop != nil {
-		s.stop()
+	if s.stop != nil && !(s.flushing && !abandon) {
+		s.stop() // (one still flushing ends with its context, if not read to the end)
 	}
 	switch {
 	case s.fn != nil:
@@ -268,7 +269,10 @@ func (h *hub) flush(s *subscriber) {
 }
 
 // tell tells s the Lease l (nil: its deletion, at revision rev), if it is
-// newer than what s knows. Called with mu.
+// newer than what s knows. A deletion the hub did not see itself (it was
+// listed away) is told with a revision at or below which it happened, so
+// that a subscriber that has seen something newer can tell it is stale.
+// Called with mu.
 func (h *hub) tell(s *subscriber, l *coordinationv1.Lease, rev int64) {
 	if _, ok := h.subs[s.name][s]; !ok {
 		return // ended (by an Err told before)
@@ -277,6 +281,7 @@ func (h *hub) tell(s *subscriber, l *coordinationv1.Lease, rev int64) {
 		return
 	}
 	s.last = max(s.last, rev)
+	s.exists = l != nil
 	if l == nil {
 		h.send(s, store.Event{Deleted: true, Record: store.Record{Revision: rev}})
 		return
@@ -289,29 +294,43 @@ func (h *hub) tell(s *subscriber, l *coordinationv1.Lease, rev int64) {
 func (h *hub) prime(s *subscriber) {
 	s.primed = true
 	l, from := h.cache[s.name], s.from
+	s.exists = from.exists
 	switch {
+	case from.current && l != nil:
+		h.tell(s, l, 0)
+		s.last = max(s.last, h.rv)
 	case from.current:
-		s.last = h.rv
-		h.tell(s, l, 0) // nil: a deletion
+		h.tell(s, nil, h.rv) // absent as of h.rv
 	case !from.exists:
 		s.last = from.rev
 		if l != nil && revisionOf(l) > from.rev {
 			h.tell(s, l, revisionOf(l))
 		}
 	case l != nil && revisionOf(l) > from.rev:
-		if from.uid != "" && l.UID != from.uid {
+		if l.UID != from.uid { // the caller knows the UID: see Store.watchShared
 			s.last = from.rev
-			h.tell(s, nil, 0) // deleted and created again since
+			h.tell(s, nil, revisionOf(l)-1) // deleted and created again since
 		}
 		h.tell(s, l, revisionOf(l))
 	case l == nil && h.rv >= from.rev:
-		s.last = h.rv
-		h.tell(s, nil, 0) // deleted since
+		s.last = from.rev
+		h.tell(s, nil, h.rv) // deleted since
 	default:
 		// Unchanged, or the hub has not seen that version yet: it will
 		// tell what follows it.
 		s.last = from.rev
 	}
+}
+
+// known returns the Lease name as the hub knows it, if it has listed and
+// knows one.
+func (h *hub) known(name string) *coordinationv1.Lease {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.synced {
+		return nil
+	}
+	return h.cache[name]
 }
 
 // run lists and watches until ctx ends (the last subscriber left).
@@ -367,8 +386,8 @@ func (h *hub) list(ctx context.Context) (*coordinationv1.LeaseList, error) {
 	}
 }
 
-// failed handles an error of a list or a watch: a refusal ends the run (and
-// every subscription); anything else is retried after a pause. It reports
+// failed handles an error of a list or a watch: 410 Gone makes the hub list
+// again; anything else ends every subscription, and so the run. It reports
 // whether the run is over.
 func (h *hub) failed(ctx context.Context, err error) bool {
 	switch {
@@ -385,13 +404,30 @@ func (h *hub) failed(ctx context.Context, err error) bool {
 		h.refuse(ctx, err)
 		return true
 	}
-	return !sleepCtx(ctx, h.restart)
+	// Unreachable, credentials rejected, a server error: the subscribers
+	// are told, and each election reads its Lease (reporting why it cannot)
+	// and polls until it can follow again, as while any watch is down.
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ctx.Err() != nil {
+		return true
+	}
+	broken := fmt.Errorf("watch leases in namespace %q: %w", h.ns, err)
+	for _, subs := range h.subs {
+		for s := range subs {
+			h.drop(s, true, broken)
+		}
+	}
+	return true
 }
 
 // refuse ends every subscription after the API server refused the shared
 // watch: with fallback the Client gives it up, and the elections watch their
 // own Leases; without, their Watch fails with the refusal for a while.
 func (h *hub) refuse(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
 	perm := fmt.Errorf("watch leases in namespace %q: %w: the API server refused verb \"list\" or \"watch\" on resource \"leases\" (group coordination.k8s.io) for all the namespace's Leases, which one shared watch needs: %w",
 		h.ns, store.ErrPermission, err)
 	if h.fallback {
@@ -440,8 +476,11 @@ func (h *hub) resync(ctx context.Context, list *coordinationv1.LeaseList) {
 				continue
 			}
 			was, now := old[name], cache[name]
-			if was != nil && (now == nil || now.UID != was.UID) {
-				h.tell(s, nil, 0)
+			switch {
+			case now == nil && s.exists:
+				h.tell(s, nil, rv) // deleted while the hub could not watch
+			case now != nil && was != nil && now.UID != was.UID && s.exists:
+				h.tell(s, nil, revisionOf(now)-1) // deleted and created again
 			}
 			if now != nil {
 				h.tell(s, now, revisionOf(now))

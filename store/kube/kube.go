@@ -151,12 +151,57 @@ func (s *Store) Name() string      { return s.name }
 
 // Get implements store.Store.
 func (s *Store) Get(ctx context.Context) (store.Record, error) {
-	l, err := s.leases.Get(ctx, s.name, metav1.GetOptions{})
+	l, err := s.get(ctx)
 	if err != nil {
 		return store.Record{}, s.wrap("get", err)
 	}
 	s.remember(l)
 	return s.record("get", l)
+}
+
+// get reads the Lease, in one of the Client's request slots.
+func (s *Store) get(ctx context.Context) (*coordinationv1.Lease, error) {
+	var l *coordinationv1.Lease
+	err := s.do(ctx, false, func() (err error) {
+		l, err = s.leases.Get(ctx, s.name, metav1.GetOptions{})
+		return err
+	})
+	return l, err
+}
+
+// do runs request in one of the Client's request slots (see
+// ClientOptions.MaxInFlight); urgent ones (renewals, releases) go first.
+func (s *Store) do(ctx context.Context, urgent bool, request func() error) error {
+	if s.client == nil {
+		return request()
+	}
+	if err := s.client.limit.acquire(ctx, urgent); err != nil {
+		return err
+	}
+	defer s.client.limit.release()
+	return request()
+}
+
+// seenNewer returns the Lease as the Client's shared watch knows it, if
+// that is newer than version (or, for an empty version, if it knows one at
+// all): a write from that version would be refused by the API server, and
+// is refused without asking it. A herd of candidates starting at once
+// thereby sends one acquisition per Lease rather than one each.
+func (s *Store) seenNewer(version string) *coordinationv1.Lease {
+	if s.client == nil {
+		return nil
+	}
+	k := s.client.known(s.namespace, s.name)
+	if k == nil {
+		return nil
+	}
+	if version != "" {
+		v, err := strconv.ParseInt(version, 10, 64)
+		if err != nil || revisionOf(k) <= v {
+			return nil
+		}
+	}
+	return k
 }
 
 // record decodes l, and refuses a Lease whose resourceVersion cannot order
@@ -176,7 +221,20 @@ func (s *Store) record(verb string, l *coordinationv1.Lease) (store.Record, erro
 func (s *Store) Create(ctx context.Context, rec store.Record) (store.Record, error) {
 	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: s.namespace}}
 	s.apply(l, rec)
-	got, err := s.leases.Create(ctx, l, metav1.CreateOptions{})
+	var got *coordinationv1.Lease
+	var refused error // without asking the API server
+	err := s.do(ctx, false, func() (err error) {
+		if k := s.seenNewer(""); k != nil {
+			s.remember(k)
+			refused = fmt.Errorf("create %s: %w: the shared watch has seen it, at resourceVersion %s", s, store.ErrConflict, k.ResourceVersion)
+			return nil
+		}
+		got, err = s.leases.Create(ctx, l, metav1.CreateOptions{})
+		return err
+	})
+	if refused != nil {
+		return store.Record{}, refused
+	}
 	if err != nil {
 		return store.Record{}, s.wrap("create", err)
 	}
@@ -189,7 +247,7 @@ func (s *Store) Create(ctx context.Context, rec store.Record) (store.Record, err
 func (s *Store) Update(ctx context.Context, rec store.Record) (store.Record, error) {
 	base := s.recall(rec.Version)
 	if base == nil {
-		l, err := s.leases.Get(ctx, s.name, metav1.GetOptions{})
+		l, err := s.get(ctx)
 		if err != nil {
 			return store.Record{}, s.wrap("update", err)
 		}
@@ -201,11 +259,30 @@ func (s *Store) Update(ctx context.Context, rec store.Record) (store.Record, err
 	}
 	l := base.DeepCopy()
 	s.apply(l, rec)
-	got, err := s.leases.Update(ctx, l, metav1.UpdateOptions{})
+	// A renewal or a release goes before acquisitions and reads.
+	var holder string
+	if base.Spec.HolderIdentity != nil {
+		holder = *base.Spec.HolderIdentity
+	}
+	urgent := !rec.Held() || (holder == rec.Holder && base.Annotations[AnnotationInstance] == rec.Instance)
+	var got *coordinationv1.Lease
+	var refused error // without asking the API server
+	err := s.do(ctx, urgent, func() (err error) {
+		if k := s.seenNewer(rec.Version); k != nil {
+			s.remember(k)
+			refused = fmt.Errorf("update %s: %w: the shared watch has seen resourceVersion %s, newer than %s", s, store.ErrConflict, k.ResourceVersion, rec.Version)
+			return nil
+		}
+		got, err = s.leases.Update(ctx, l, metav1.UpdateOptions{})
+		return err
+	})
+	if refused != nil {
+		return store.Record{}, refused
+	}
 	if apierrors.IsConflict(err) {
 		// A Lease deleted since it was read fails the UID precondition
 		// with a conflict too: tell the two apart.
-		if _, gerr := s.leases.Get(ctx, s.name, metav1.GetOptions{}); apierrors.IsNotFound(gerr) {
+		if _, gerr := s.get(ctx); apierrors.IsNotFound(gerr) {
 			err = gerr
 		}
 	}
@@ -308,6 +385,12 @@ func (s *Store) Watch(ctx context.Context, after string) (<-chan store.Event, er
 // (Follow); a Watch "from now" costs one.
 func (s *Store) watchShared(ctx context.Context, h *hub, after string) (<-chan store.Event, error) {
 	exists, uid := true, s.uidAt(after)
+	if after != "" && uid == "" {
+		// A version this Store did not see: without the Lease's UID at
+		// it, a deletion and re-creation since could not be told apart
+		// from a change. The API server's own watch can tell.
+		return nil, errOwnWatch
+	}
 	if after == "" {
 		// "After now": a list of this one Lease names the revision it is
 		// of, also when the Lease does not exist.
