@@ -75,8 +75,8 @@ type subscriber struct {
 	name   string
 	from   position // what the subscriber knows, until primed
 	primed bool
-	last   int64 // the newest revision told, or known to the subscriber
-	exists bool  // what the subscriber knows: the Lease exists (once primed)
+	last   int64                                   // the newest revision told, or known to the subscriber
+	exists bool                                    // what the subscriber knows: the Lease exists (once primed)
 	ch     chan store.Event                        // nil with fn
 	fn     func(store.Event)                       // instead of ch: see store.Follower
 	ended  func(error)                             // with fn: called once, when dropped

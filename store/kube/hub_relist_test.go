@@ -18,8 +18,8 @@ import (
 // the Lease exists.
 func TestHubRelistTellsADeletionItNeverSaw(t *testing.T) {
 	f := &scriptedLeases{watches: make(chan *watch.FakeWatcher, 4), lists: []*coordinationv1.LeaseList{
-		leaseList(10),   // "a" does not exist yet at the hub's first list
-		leaseList(20),   // after 410: "a" was created (rv 12) and deleted (rv 15) meanwhile
+		leaseList(10), // "a" does not exist yet at the hub's first list
+		leaseList(20), // after 410: "a" was created (rv 12) and deleted (rv 15) meanwhile
 	}}
 	h := newHub(f, "ns", false, nil)
 	ctx, cancel := context.WithCancel(context.Background())
