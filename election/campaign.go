@@ -221,7 +221,11 @@ func (e *Elector) take(ctx context.Context, o observation) (*Term, store.Record,
 	now := e.clock.Now()
 	next := store.Record{Holder: e.cfg.Identity, Instance: e.instance, LeaseDuration: e.cfg.LeaseDuration,
 		AcquireTime: now, RenewTime: now}
-	cctx, cancel := context.WithTimeout(ctx, e.callTimeout())
+	// An acquisition may wait longer than other calls (in a process of
+	// many elections, it may queue behind others' in its store): up to
+	// RenewDeadline, after which the term it would start, counted from
+	// before it was sent, would be over already.
+	cctx, cancel := context.WithTimeout(ctx, e.cfg.RenewDeadline)
 	defer cancel()
 	var got store.Record
 	var err error
