@@ -285,7 +285,9 @@ func TestSeveralLeases(t *testing.T) {
 		t.Errorf("sev-1 exited %d after SIGTERM, want 0", code)
 	}
 	for _, lease := range []string{"sev-a", "sev-c"} {
-		if a.logCount(func(l map[string]any) bool { return l["msg"] == "released the lease" && l["lease"] == "lease default/"+lease }) != 1 {
+		if a.logCount(func(l map[string]any) bool {
+			return l["msg"] == "released the lease" && l["lease"] == "lease default/"+lease
+		}) != 1 {
 			t.Errorf("sev-1 did not log the release of %s", lease)
 		}
 	}
