@@ -69,7 +69,7 @@ func newRunCmd(e *Env) *cobra.Command {
 func runCommand(e *Env) (*cobra.Command, *runOptions) {
 	o := &runOptions{common: common{env: e, name: "run", severalLeases: true}, startup: &statusapi.Startup{}}
 	cmd := &cobra.Command{
-		Use:   "run --lease NAME [flags] [-- COMMAND [ARGS...]]",
+		Use:   "run --lease NAME[,NAME...] [flags] [-- COMMAND [ARGS...]]",
 		Short: "Campaign for a lease and act while leading (the sidecar)",
 		Long: `Campaign for the lease, follow when another candidate leads, and campaign again after
 losing: never one-shot. Modes, all optional and combinable:
@@ -84,6 +84,17 @@ losing: never one-shot. Modes, all optional and combinable:
                 lease is released only after it is gone
   pod labels    --label-pod: incumbent.io/role=leader|follower, incumbent.io/lease=NAME
   events        --events: Kubernetes Events on the pod when leadership is gained or lost
+
+Several leases (--lease a,b,c, or the flag repeated; INCUMBENT_LEASE=a,b,c): one candidate
+per lease in this process, with one identity and one store connection, each lease with
+its own status: GET /v1/leases (all, in the order given), /v1/leases/NAME/status and
+/v1/leases/NAME/watch, and POST /v1/leases/NAME/stepped-down on --control-addr. The
+endpoints of one election (/v1/status, /, /v1/watch, /readyz/leader, /v1/stepped-down)
+then answer 400 naming these; /readyz waits for every lease, /healthz fails naming the
+lease whose election is broken, /metrics labels each series with its lease. A health
+check (--health-*) gates every lease at once; --events records events per lease. What
+acts on one workload refuses several leases (exit 2): a command after --, --leader-addr,
+--label-pod.
 
 Without a command, the application beside the sidecar is told at once when a term ends
 (isLeader turns false), and the lease is released only after --grace, or as soon as the

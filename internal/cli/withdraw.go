@@ -36,7 +36,8 @@ func newWithdrawCmd(e *Env) *cobra.Command {
 		Long: `Ask the incumbent sidecar of this pod, on its control endpoint, to withdraw from the election:
 a term in progress ends at once (a status-API application is told, gets its grace, then the
 lease is released; a child is stopped first), and the sidecar never campaigns again while it
-runs. It returns once the lease is released (or was not held), or after --timeout.
+runs. It returns once the lease is released (or was not held), or after --timeout. A
+sidecar of several leases withdraws from every one, and withdraw waits for all of them.
 
 This is the native sidecar's preStop hook: the kubelet runs it as soon as the pod is being
 deleted, while it signals the sidecar itself only after the application has exited, so the

@@ -552,3 +552,36 @@ func TestSeveralLeasesShareOneHealthGate(t *testing.T) {
 		t.Errorf("exit %d after SIGTERM, want 0", code)
 	}
 }
+
+// A terminating pod's sidecar of several leases withdraws from every one:
+// `incumbent withdraw` (the preStop hook, with the container's
+// INCUMBENT_LEASE) returns once each lease is released; a withdrawal that
+// names only some of them is refused. The timings, --renew-interval
+// included, are each lease's.
+func TestWithdrawSeveralLeases(t *testing.T) {
+	leases := []string{"wd-a", "wd-b"}
+	p := severalSidecar(t, "wd-1", leases, []string{"--backend=file", "--file-dir=" + t.TempDir()}, "--renew-interval=1s")
+	addr, ctl := p.statusAddr(), p.controlAddr()
+	if l := p.waitLog("the start", msg("incumbent starting")); l["renew_interval"] != "1s" {
+		t.Errorf("renew_interval %v in the start log, want 1s", l["renew_interval"])
+	}
+	holders(t, leases, map[string]string{"wd-1": addr}, "")
+	code, out, errOut := runCLI(t, []string{"INCUMBENT_LEASE=wd-a"}, "withdraw", "--control-addr="+ctl, "--timeout=5s")
+	if code != 1 || !strings.Contains(errOut, "this sidecar campaigns for leases wd-a, wd-b, not wd-a") {
+		t.Errorf("a withdrawal naming one of two leases: exit %d: %s%s; want it refused", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, []string{"INCUMBENT_LEASE=wd-a,wd-b"}, "withdraw", "--control-addr="+ctl)
+	if code != 0 || !strings.Contains(out, "withdrawn: lease wd-a: held back") || !strings.Contains(out, "withdrawn: lease wd-b: held back") {
+		t.Fatalf("withdraw: exit %d: %s%s", code, out, errOut)
+	}
+	for _, v := range leaseViews(t, addr) {
+		if v.IsLeader || v.State != "held back" || !strings.HasPrefix(v.Reason, "withdrawn") {
+			t.Errorf("after withdraw: %s", jsonString(v))
+		}
+	}
+	p.waitLogs("a release per lease", 2, msg("released the lease"))
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Errorf("exit %d after SIGTERM, want 0", code)
+	}
+}
