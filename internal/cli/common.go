@@ -187,9 +187,6 @@ func (c *common) resolveNamespace() (string, error) {
 	return "", usagef("no namespace: give --namespace (or INCUMBENT_NAMESPACE or POD_NAMESPACE)")
 }
 
-// leaseName is "namespace/name" or, without a namespace, the name.
-func (c *common) leaseName() string { return c.qualified(c.lease) }
-
 // qualified is "namespace/name" for the lease name or, without a
 // namespace, the name.
 func (c *common) qualified(name string) string {
