@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
 	"github.com/incumbent-io/incumbent/election"
 	"github.com/incumbent-io/incumbent/internal/kubeclient"
@@ -390,6 +391,10 @@ func (o *runOptions) run(ctx context.Context) error {
 	return nil
 }
 
+// podClientQPS is the request rate of the pod modes' client of a sidecar
+// that holds several leases.
+const podClientQPS = 20
+
 // kubeClient returns a function that makes the Kubernetes client of the
 // pod modes once, on first use.
 func (o *runOptions) kubeClient() func() (*kubeclient.Client, error) {
@@ -402,7 +407,16 @@ func (o *runOptions) kubeClient() func() (*kubeclient.Client, error) {
 				err = fmt.Errorf("no Kubernetes client configuration")
 				return
 			}
-			kc, err = kubeclient.New(o.rest)
+			cfg := o.rest
+			if n := len(o.leaseNames()); n > 1 {
+				// Each lease records its own events (and may read the pod's
+				// UID once): client-go's default of 5 requests a second, in
+				// bursts of 10, would lose most of them when a few dozen
+				// leases are won at once.
+				cfg = rest.CopyConfig(o.rest)
+				cfg.QPS, cfg.Burst = podClientQPS, 2*n+rest.DefaultBurst
+			}
+			kc, err = kubeclient.New(cfg)
 		})
 		return kc, err
 	}

@@ -614,16 +614,17 @@ func leaseWatchers(t *testing.T) int {
 // TestDozensOfLeases: one process campaigns for forty leases, as a
 // bucketed controller does: it starts (its startup check reviews every
 // permission of every lease within its bound, rather than giving up the
-// review with a warning), leads them all, and follows them through one
-// watch of the namespace's Leases, not forty.
+// review with a warning), leads them all, records an event for each, and
+// follows them through one watch of the namespace's Leases, not forty.
 func TestDozensOfLeases(t *testing.T) {
 	var leases []string
 	for i := range 40 {
 		leases = append(leases, fmt.Sprintf("dz-%02d", i))
 	}
+	createPod(t, "default", "dz-1", nil)
 	before := leaseWatchers(t)
 	began := time.Now()
-	p := severalSidecar(t, "dz-1", leases, nil, "--await-app=false")
+	p := severalSidecar(t, "dz-1", leases, nil, "--await-app=false", "--events")
 	addr := p.statusAddr()
 	eventually(t, "every lease read and led", func() (bool, string) {
 		if code, body := getText(t, "http://"+addr+"/readyz"); code != 200 {
@@ -642,6 +643,17 @@ func TestDozensOfLeases(t *testing.T) {
 	// not let 124 reviews through within the startup check's bound).
 	if n := p.logCount(msg("cannot check RBAC permissions up front; the first refused request will tell")); n > 0 {
 		t.Errorf("the startup check gave up reviewing the permissions of %d leases", len(leases))
+	}
+	// An event per lease, none lost to the client's rate limit.
+	eventually(t, "a LeaderElected event per lease", func() (bool, string) {
+		evs, err := admin.CoreV1().Events("default").List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=dz-1,reason=LeaderElected"})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(evs.Items) == len(leases), fmt.Sprintf("%d events", len(evs.Items))
+	})
+	if n := p.logCount(msg("could not record an event on the pod")); n > 0 {
+		t.Errorf("%d events could not be recorded", n)
 	}
 	var watchers int
 	eventually(t, "the Leases watched", func() (bool, string) {
