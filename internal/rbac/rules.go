@@ -170,13 +170,14 @@ func severalLeases(names []string) []Rule {
 		},
 		{
 			APIGroup: "coordination.k8s.io", Resource: "leases",
-			Verbs: []string{"watch"}, ResourceNames: names, Optional: true,
+			Verbs: []string{"list", "watch"}, ResourceNames: names, Optional: true,
 			Without: "it polls the Leases every retry period instead of watching them: slower hand-overs",
 			Why: []string{
 				"Watch each of these Leases by name: the fallback when the rule above is",
 				"not granted (optional: without both the sidecar polls). Each is a",
 				"request on the collection with fieldSelector metadata.name=<lease>,",
-				"which the API server authorizes as a watch of that name.",
+				"which the API server authorizes as a list or watch of that name (a",
+				"Lease that does not exist yet is looked up by such a list first).",
 			},
 		},
 	}
