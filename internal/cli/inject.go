@@ -63,6 +63,9 @@ comments and the order of its fields:
                container's command becomes incumbent run ... -- COMMAND (it must be in the
                manifest: inject cannot know an image's entrypoint)
 
+--lease a,b,c (the status mode only) writes one sidecar that holds every lease, one
+candidate each (incumbent run --lease a,b,c); what inject adds is named after the first.
+
 With the ServiceAccount, Role and RoleBinding of 'incumbent rbac' before the workload
 (--rbac). A pod that names no service account (or "default") runs as incumbent-<lease>;
 one that names its own keeps it, and the Role is bound to it. Injecting twice changes
