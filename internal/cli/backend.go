@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/incumbent-io/incumbent/store"
 	"github.com/incumbent-io/incumbent/store/etcd"
 	"github.com/incumbent-io/incumbent/store/file"
@@ -23,7 +25,10 @@ type backend struct {
 	kubernetes bool
 	// what names the store's server for "waiting for ..." messages.
 	what string
-	open func(ctx context.Context, c *common) (store.Store, error)
+	// open returns the stores of the leases names, in their order, on one
+	// connection to the backend (one API server client, one etcd client,
+	// one folder).
+	open func(ctx context.Context, c *common, names []string) ([]store.Store, error)
 }
 
 func backends() []backend {
@@ -51,17 +56,46 @@ func findBackend(name string) (backend, error) {
 	return backend{}, fmt.Errorf("unknown --backend %q: want one of %s", name, strings.Join(backendNames(), ", "))
 }
 
-func openKube(ctx context.Context, c *common) (store.Store, error) {
-	st, err := kube.New(c.rest, c.namespace, c.lease, kube.Options{UserAgent: "incumbent", PodUID: c.podUID})
+// openStore returns the store of the one lease, --lease.
+func (c *common) openStore(ctx context.Context) (store.Store, error) {
+	sts, err := c.be.open(ctx, c, []string{c.lease})
+	if err != nil {
+		return nil, err
+	}
+	return sts[0], nil
+}
+
+// openKube opens the Leases. One lease has a client of its own that
+// watches that Lease (kube.New); several share one kube.Client: one
+// connection, a rate limiter per Lease, and one watch of the namespace's
+// Leases, or one per Lease where RBAC refuses that (the Client logs it
+// once).
+func openKube(ctx context.Context, c *common, names []string) ([]store.Store, error) {
+	if len(names) == 1 {
+		st, err := kube.New(c.rest, c.namespace, names[0], kube.Options{UserAgent: "incumbent", PodUID: c.podUID})
+		if err != nil {
+			return nil, usage(err)
+		}
+		return []store.Store{st}, nil
+	}
+	client, err := kube.NewClient(c.rest, kube.ClientOptions{UserAgent: "incumbent", PodUID: c.podUID, Logger: c.logger})
 	if err != nil {
 		return nil, usage(err)
 	}
-	return st, nil
+	sts := make([]store.Store, len(names))
+	for i, name := range names {
+		st, err := client.Store(c.namespace, name)
+		if err != nil {
+			return nil, usage(err)
+		}
+		sts[i] = st
+	}
+	return sts, nil
 }
 
-// openFile opens the lease in --file-dir (default: the per-user state
+// openFile opens the leases in --file-dir (default: the per-user state
 // folder), for processes of one machine.
-func openFile(ctx context.Context, c *common) (store.Store, error) {
+func openFile(ctx context.Context, c *common, names []string) ([]store.Store, error) {
 	dir := c.fileDir
 	if dir == "" {
 		d, err := file.DefaultDir()
@@ -70,49 +104,84 @@ func openFile(ctx context.Context, c *common) (store.Store, error) {
 		}
 		dir = d
 	}
-	if err := file.ValidateName(c.lease); err != nil {
-		return nil, usage(err)
+	sts := make([]store.Store, len(names))
+	for i, name := range names {
+		if err := file.ValidateName(name); err != nil {
+			return nil, usage(err)
+		}
+		st, err := file.New(dir, name)
+		switch {
+		case errors.Is(err, store.ErrPermission):
+			return nil, permissionDenied(err)
+		case err != nil:
+			return nil, usage(err)
+		}
+		sts[i] = st
 	}
-	st, err := file.New(dir, c.lease)
-	switch {
-	case errors.Is(err, store.ErrPermission):
-		return nil, permissionDenied(err)
-	case err != nil:
-		return nil, usage(err)
-	}
-	return st, nil
+	return sts, nil
 }
 
-// openEtcd opens the lease as a key under --etcd-prefix on the etcd cluster
-// at --etcd-endpoints.
-func openEtcd(ctx context.Context, c *common) (store.Store, error) {
+// openEtcd opens the leases as keys under --etcd-prefix on the etcd
+// cluster at --etcd-endpoints, through one client.
+func openEtcd(ctx context.Context, c *common, names []string) ([]store.Store, error) {
 	if len(c.etcd.Endpoints) == 0 {
 		return nil, usagef("--backend etcd needs --etcd-endpoints (or INCUMBENT_ETCD_ENDPOINTS)")
 	}
-	open := func() (store.Store, error) {
-		client, err := etcd.NewClient(c.etcd)
+	var (
+		mu     sync.Mutex
+		client *clientv3.Client
+	)
+	// connect makes the one client, on first success.
+	connect := func() (*clientv3.Client, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if client != nil {
+			return client, nil
+		}
+		cl, err := etcd.NewClient(c.etcd)
 		if err != nil {
 			return nil, err
 		}
-		st, err := etcd.New(client, c.etcdPrefix, c.lease)
-		if err != nil {
-			client.Close()
-			return nil, err
-		}
-		return st, nil
+		client = cl
+		return cl, nil
 	}
-	st, err := open()
+	openOne := func(name string) func() (store.Store, error) {
+		return func() (store.Store, error) {
+			cl, err := connect()
+			if err != nil {
+				return nil, err
+			}
+			return etcd.New(cl, c.etcdPrefix, name)
+		}
+	}
+	_, err := connect()
 	switch {
 	case errors.Is(err, etcd.ErrUnreachable):
-		// A client that logs in needs an answer to be made: open it when
-		// etcd answers, as startup waits for it.
-		return &lazyStore{name: "etcd key " + c.etcdPrefix + "/" + c.lease, open: open}, nil
+		// A client that logs in needs an answer to be made: open the
+		// stores when etcd answers, as startup waits for it.
+		sts := make([]store.Store, len(names))
+		for i, name := range names {
+			sts[i] = &lazyStore{name: "etcd key " + c.etcdPrefix + "/" + name, open: openOne(name)}
+		}
+		return sts, nil
 	case errors.Is(err, store.ErrPermission):
 		return nil, permissionDenied(err)
 	case err != nil:
 		return nil, usage(err)
 	}
-	return st, nil
+	sts := make([]store.Store, len(names))
+	for i, name := range names {
+		st, err := openOne(name)()
+		if err != nil {
+			client.Close()
+			if errors.Is(err, store.ErrPermission) {
+				return nil, permissionDenied(err)
+			}
+			return nil, usage(err)
+		}
+		sts[i] = st
+	}
+	return sts, nil
 }
 
 // lazyStore opens its store on first use, and again at each use until that

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -18,8 +20,16 @@ import (
 // what is resolved from them.
 type common struct {
 	env *Env
+	// name is the command, for messages ("status").
+	name string
 
-	lease      string
+	// lease is the lease (--lease), or the first of several; leases are
+	// all of them, in the order given. Only run holds several
+	// (severalLeases); the other commands refuse them.
+	lease         string
+	leases        []string
+	severalLeases bool
+
 	namespace  string
 	kubeconfig string
 	backend    string
@@ -43,7 +53,11 @@ type common struct {
 }
 
 func (c *common) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.lease, "lease", "", "name of the lease (the election); required")
+	usage := "name of the lease (the election); required"
+	if c.severalLeases {
+		usage = "name of the lease (the election), or several, comma-separated or with the flag repeated: one candidate per lease, in one process; required"
+	}
+	fs.Var(leasesValue{lease: &c.lease, leases: &c.leases, several: c.severalLeases}, "lease", usage)
 	fs.StringVarP(&c.namespace, "namespace", "n", "", "namespace of the lease (default: POD_NAMESPACE, then the service-account namespace file, then the kubeconfig context)")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default: KUBECONFIG, then in-cluster config, then ~/.kube/config)")
 	fs.StringVar(&c.kubeContext, "context", "", "kubeconfig context to use (default: the kubeconfig's current context)")
@@ -79,6 +93,11 @@ func (c *common) setupLocal() error {
 	c.logger = log
 	if c.lease == "" && !c.leaseOptional {
 		return usagef("--lease is required (or INCUMBENT_LEASE)")
+	}
+	if !c.severalLeases {
+		if err := oneLease(c.name, c.leases); err != nil {
+			return err
+		}
 	}
 	be, err := findBackend(c.backend)
 	if err != nil {
@@ -168,10 +187,77 @@ func (c *common) resolveNamespace() (string, error) {
 	return "", usagef("no namespace: give --namespace (or INCUMBENT_NAMESPACE or POD_NAMESPACE)")
 }
 
-// leaseName is "namespace/name" or, without a namespace, the name.
-func (c *common) leaseName() string {
+// qualified is "namespace/name" for the lease name or, without a
+// namespace, the name.
+func (c *common) qualified(name string) string {
 	if c.be.kubernetes && c.namespace != "" {
-		return c.namespace + "/" + c.lease
+		return c.namespace + "/" + name
 	}
-	return c.lease
+	return name
+}
+
+// leaseNames returns every lease named, in order.
+func (c *common) leaseNames() []string {
+	switch {
+	case len(c.leases) > 0:
+		return c.leases
+	case c.lease != "":
+		return []string{c.lease}
+	}
+	return nil
+}
+
+// leasesValue is the value of --lease: one name, several separated by
+// commas, or the flag repeated (also INCUMBENT_LEASE=a,b,c). A name given
+// twice, or an empty one between commas, is refused. It sets *lease to the
+// first name and *leases to all of them; several marks a command that takes
+// several (its help says "names").
+type leasesValue struct {
+	lease   *string
+	leases  *[]string
+	several bool
+}
+
+func (v leasesValue) String() string {
+	if v.leases == nil {
+		return ""
+	}
+	if len(*v.leases) == 0 && v.lease != nil {
+		return *v.lease
+	}
+	return strings.Join(*v.leases, ",")
+}
+
+func (v leasesValue) Set(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return nil // as an empty string flag: --lease is then missing
+	}
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		switch {
+		case name == "":
+			return fmt.Errorf("an empty lease name in %q", s)
+		case slices.Contains(*v.leases, name):
+			return fmt.Errorf("lease %q is named twice", name)
+		}
+		*v.leases = append(*v.leases, name)
+	}
+	*v.lease = (*v.leases)[0]
+	return nil
+}
+
+func (v leasesValue) Type() string {
+	if v.several {
+		return "names"
+	}
+	return "string"
+}
+
+// oneLease refuses several leases for a command that acts on one.
+func oneLease(command string, leases []string) error {
+	if len(leases) <= 1 {
+		return nil
+	}
+	return usagef("--lease (or INCUMBENT_LEASE) names %d leases (%s), and incumbent %s acts on one: give one name, once per lease (only incumbent run holds several)",
+		len(leases), strings.Join(leases, ", "), command)
 }

@@ -13,6 +13,7 @@ import (
 type fenceOptions struct {
 	env            *Env
 	lease          string
+	leases         []string // --lease as given: fence takes one
 	namespace      string
 	serviceAccount string
 	resources      []string
@@ -46,7 +47,7 @@ what that takes). See docs/fencing.md for what it guarantees and what it does no
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.OutOrStdout()) },
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&o.lease, "lease", "", "name of the lease; required")
+	fs.Var(leasesValue{lease: &o.lease, leases: &o.leases}, "lease", "name of the lease; required")
 	fs.StringVarP(&o.namespace, "namespace", "n", "", "namespace of the lease and the service account (default: POD_NAMESPACE); required")
 	fs.StringVar(&o.serviceAccount, "service-account", "", "service account the candidates' pods run as, whose writes are fenced; required")
 	fs.StringSliceVar(&o.resources, "resource", nil, "GROUP/RESOURCE[/SUBRESOURCE] to fence, e.g. core/configmaps, apps/deployments, example.com/widgets/status; repeat or comma-separate; at least one")
@@ -59,6 +60,9 @@ what that takes). See docs/fencing.md for what it guarantees and what it does no
 }
 
 func (o *fenceOptions) run(out io.Writer) error {
+	if err := oneLease("fence", o.leases); err != nil {
+		return err
+	}
 	if o.namespace == "" {
 		o.namespace = o.env.Getenv("POD_NAMESPACE")
 	}

@@ -45,7 +45,7 @@ var runFlagsInject = map[string]string{
 func newInjectCmd(e *Env) *cobra.Command {
 	opts := &injectOptions{env: e}
 	cmd := &cobra.Command{
-		Use:   "inject --lease NAME [--mode status|exec|labels|leader-port] [-f FILE]... [flags] [-- RUN-FLAGS...]",
+		Use:   "inject --lease NAME[,NAME...] [--mode status|exec|labels|leader-port] [-f FILE]... [flags] [-- RUN-FLAGS...]",
 		Short: "Add the incumbent sidecar to Kubernetes manifests, or print an admission policy that adds it",
 		Long: `Read Kubernetes YAML (or JSON): files given with -f (a folder: its .yaml, .yml and .json
 files), else standard input. Write it back with incumbent added to its workload (a
@@ -62,6 +62,9 @@ comments and the order of its fields:
   exec         no sidecar: an init container copies the binary into an emptyDir, and the
                container's command becomes incumbent run ... -- COMMAND (it must be in the
                manifest: inject cannot know an image's entrypoint)
+
+--lease a,b,c (the status mode only) writes one sidecar that holds every lease, one
+candidate each (incumbent run --lease a,b,c); what inject adds is named after the first.
 
 With the ServiceAccount, Role and RoleBinding of 'incumbent rbac' before the workload
 (--rbac). A pod that names no service account (or "default") runs as incumbent-<lease>;
@@ -91,7 +94,7 @@ sidecar to every Pod created with the label incumbent.io/lease=<lease> there.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&opts.o.Lease, "lease", "", "name of the lease (the election); required")
+	fs.Var(leasesValue{lease: &opts.o.Lease, leases: &opts.o.Leases, several: true}, "lease", "name of the lease (the election), or several, comma-separated (--mode status only: one sidecar holds them all); required")
 	fs.StringVar(&opts.mode, "mode", string(inject.Status), "how the application learns it leads: status, exec, labels or leader-port")
 	fs.StringArrayVarP(&opts.files, "filename", "f", nil, `file or folder to read, repeatable; "-" or none: standard input`)
 	fs.StringVar(&opts.o.Image, "image", "", "the incumbent image (default: this version's, "+buildinfo.Image(version(e.Version))+")")

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -10,6 +11,7 @@ import (
 	"github.com/incumbent-io/incumbent/election"
 	"github.com/incumbent-io/incumbent/internal/podevents"
 	"github.com/incumbent-io/incumbent/internal/rbac"
+	"github.com/incumbent-io/incumbent/internal/sidecar"
 )
 
 // eventsDrain bounds how long the sidecar waits, at exit, for the events
@@ -31,16 +33,28 @@ var eventsMode = mode{
 		if err != nil {
 			return part{}, failure(err)
 		}
-		rec, err := podevents.New(kc.Events(o.namespace), kc.Pods(o.namespace), podevents.Options{
-			Namespace: o.namespace, Pod: o.pod, UID: o.podUID, Lease: o.leaseName(), Logger: env.log})
-		if err != nil {
-			return part{}, usage(err)
+		// One recorder per lease: each event names its lease.
+		recs := make([]*podevents.Recorder, len(env.leases))
+		duties := make([]sidecar.Duty, len(env.leases))
+		for i, c := range env.leases {
+			rec, err := podevents.New(kc.Events(o.namespace), kc.Pods(o.namespace), podevents.Options{
+				Namespace: o.namespace, Pod: o.pod, UID: o.podUID, Lease: o.qualified(c.name), Logger: c.log})
+			if err != nil {
+				return part{}, usage(err)
+			}
+			recs[i], duties[i] = rec, rec
 		}
-		return part{duty: rec, background: func(ctx context.Context) {
-			healthEvents(ctx, env.elector, rec)
+		return part{duties: duties, background: func(ctx context.Context) {
+			var wg sync.WaitGroup
+			for i, c := range env.leases {
+				wg.Go(func() { healthEvents(ctx, c.elector, recs[i]) })
+			}
+			wg.Wait()
 			wctx, cancel := context.WithTimeout(context.Background(), eventsDrain)
 			defer cancel()
-			rec.Wait(wctx)
+			for _, rec := range recs {
+				rec.Wait(wctx)
+			}
 		}}, nil
 	},
 }

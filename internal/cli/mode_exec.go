@@ -15,7 +15,8 @@ var execMode = mode{
 	flags: func(fs *pflag.FlagSet, o *runOptions) {
 		fs.StringVar(&o.onChildExit, "on-child-exit", string(supervise.Release), "when the child exits on its own while leading: release (step down, let another replica run it), restart (run it again in this term) or exit (step down and exit with its code)")
 	},
-	on: func(o *runOptions) bool { return len(o.command) > 0 },
+	on:       func(o *runOptions) bool { return len(o.command) > 0 },
+	oneLease: "a command after -- (exec mode) is one workload, run only while one lease is held",
 	check: func(o *runOptions) error {
 		policy, err := supervise.ParsePolicy(o.onChildExit)
 		if err != nil {

@@ -15,7 +15,10 @@ import (
 // its grace, the lease is released) and holds back until it passes
 // --health-success-threshold times in a row. With a command (exec mode) the
 // workload runs only while leading, so only the leader is checked. The
-// sidecar's own /healthz is not affected: it stays about the sidecar.
+// sidecar's own /healthz is not affected: it stays about the sidecar. With
+// several leases the check is one gate for all of them: the workload is
+// checked once per period, and every lease's candidate judges the same
+// answers, so a broken workload leads none.
 var healthMode = mode{
 	name: "health",
 	flags: func(fs *pflag.FlagSet, o *runOptions) {
@@ -50,6 +53,9 @@ var healthMode = mode{
 		}
 		if err != nil {
 			return usagef("--health-%s: %v", map[bool]string{true: "url", false: "exec"}[o.healthURL != ""], err)
+		}
+		if len(o.leaseNames()) > 1 {
+			check = healthcheck.Shared(check, o.healthPeriod/2, o.healthTimeout)
 		}
 		o.health = &election.Health{Check: check, Period: o.healthPeriod, Timeout: o.healthTimeout,
 			FailureThreshold: o.healthFailures, SuccessThreshold: o.healthSuccesses, OnlyWhileLeading: len(o.command) > 0}

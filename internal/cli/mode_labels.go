@@ -24,9 +24,10 @@ var podLabelMode = mode{
 	flags: func(fs *pflag.FlagSet, o *runOptions) {
 		fs.BoolVar(&o.labelPod, "label-pod", false, "label this pod incumbent.io/role=leader|follower and incumbent.io/lease=NAME (Kubernetes only)")
 	},
-	on:    func(o *runOptions) bool { return o.labelPod },
-	check: func(o *runOptions) error { return o.kubeOnly("--label-pod") },
-	rbac:  func(r *rbac.Options) { r.LabelPod = true },
+	on:       func(o *runOptions) bool { return o.labelPod },
+	oneLease: "--label-pod labels the pod leader or follower of one lease (incumbent.io/lease holds one name)",
+	check:    func(o *runOptions) error { return o.kubeOnly("--label-pod") },
+	rbac:     func(r *rbac.Options) { r.LabelPod = true },
 	build: func(o *runOptions, env *modeEnv) (part, error) {
 		kc, err := env.kube()
 		if err != nil {

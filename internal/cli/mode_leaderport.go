@@ -16,7 +16,8 @@ var leaderPortMode = mode{
 	flags: func(fs *pflag.FlagSet, o *runOptions) {
 		fs.StringVar(&o.leaderAddr, "leader-addr", "", "address of a port open only while leading, e.g. :8080")
 	},
-	on: func(o *runOptions) bool { return o.leaderAddr != "" },
+	on:       func(o *runOptions) bool { return o.leaderAddr != "" },
+	oneLease: "--leader-addr is one port, open while one lease is held",
 	check: func(o *runOptions) error {
 		if _, _, err := net.SplitHostPort(o.leaderAddr); err != nil {
 			return usagef("invalid --leader-addr %q: %v", o.leaderAddr, err)

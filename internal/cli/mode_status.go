@@ -53,17 +53,29 @@ var statusAPIMode = mode{
 	},
 	build: func(o *runOptions, env *modeEnv) (part, error) {
 		var p part
-		var grace *sidecar.AppGrace
+		// One status view per lease; with several, each has its per-lease
+		// paths, and the paths of one election refuse (statusapi).
+		elections := make([]statusapi.Election, len(env.leases))
+		for i, c := range env.leases {
+			elections[i] = statusapi.Election{Lease: c.name, Source: c.elector}
+		}
 		if o.awaitApp {
-			grace = sidecar.NewAppGrace(o.grace, env.elector.Status, env.log)
-			p.duty = grace
+			p.duties = make([]sidecar.Duty, len(env.leases))
+			for i, c := range env.leases {
+				grace := sidecar.NewAppGrace(o.grace, c.elector.Status, c.log)
+				if len(env.leases) > 1 {
+					grace.AckPath = "/v1/leases/" + c.name + "/stepped-down"
+				}
+				p.duties[i] = grace
+				elections[i].Acknowledge = grace.Ack
+			}
 		}
 		if o.httpAddr != "" {
 			ln, err := net.Listen("tcp", o.httpAddr)
 			if err != nil {
 				return part{}, failuref("status API: %w", err)
 			}
-			h, err := statusapi.New(statusapi.Options{Source: env.elector, Lease: o.lease, Namespace: o.namespace,
+			h, err := statusapi.New(statusapi.Options{Elections: elections, Namespace: o.namespace,
 				Metrics: env.metrics.Handler(), Grace: o.grace, Startup: o.startup, Logger: env.log})
 			if err != nil {
 				ln.Close()
@@ -80,12 +92,8 @@ var statusAPIMode = mode{
 				}
 				return part{}, failuref("control endpoint (--control-addr, INCUMBENT_CONTROL_ADDR): %w; give each sidecar sharing a network namespace its own address, or empty to disable", err)
 			}
-			opts := statusapi.ControlOptions{Source: env.elector, Lease: o.lease, Namespace: o.namespace,
-				Withdraw: env.elector.Withdraw, Pod: o.pod, Grace: o.grace, Startup: o.startup, Logger: env.log}
-			if grace != nil {
-				opts.Acknowledge = grace.Ack
-			}
-			h, err := statusapi.NewControl(opts)
+			h, err := statusapi.NewControl(statusapi.ControlOptions{Elections: elections, Namespace: o.namespace,
+				Withdraw: env.withdraw, Pod: o.pod, Grace: o.grace, Startup: o.startup, Logger: env.log})
 			if err != nil {
 				ln.Close()
 				return part{}, failure(err)

@@ -29,6 +29,11 @@ type mode struct {
 	// check validates the mode's flags (no network); nil when there is
 	// nothing to check.
 	check func(o *runOptions) error
+	// oneLease, for a mode that acts on one workload, names what asks for
+	// it ("--label-pod") and why that is one lease's: the mode refuses
+	// several leases (run --lease a,b,c). Empty: the mode serves any
+	// number of leases.
+	oneLease string
 	// rbac adds the permissions the mode needs (Kubernetes only); nil when
 	// it needs none beyond the lease's.
 	rbac func(r *rbac.Options)
@@ -41,7 +46,12 @@ type mode struct {
 
 // modeEnv is what the modes are built from.
 type modeEnv struct {
-	log     *slog.Logger
+	log *slog.Logger
+	// leases are the sidecar's leases, in the order given; most sidecars
+	// hold one. store, metrics and elector are the first's: the one lease
+	// of a mode that refuses several (the first's metrics serve every
+	// lease's series).
+	leases  []*candidacy
 	store   store.Store
 	metrics *metrics.Metrics
 	kube    func() (*kubeclient.Client, error) // the Kubernetes client, made on first use
@@ -50,12 +60,30 @@ type modeEnv struct {
 	// stop ends the sidecar with an exit code (a child's, under
 	// --on-child-exit=exit).
 	stop func(code int)
+	// withdraw withdraws every lease's elector.
+	withdraw func()
+}
+
+// candidacy is one lease of the sidecar: its store, metrics, elector and
+// the modes' work inside its terms.
+type candidacy struct {
+	name    string // as --lease gives it
+	store   store.Store
+	metrics *metrics.Metrics
+	// log is the sidecar's logger, naming the lease when there are several.
+	log     *slog.Logger
+	elector *election.Elector
+	duties  []sidecar.Duty
 }
 
 // part is what a mode adds to the sidecar; every field is optional.
 type part struct {
-	// duty is the mode's work inside each term.
+	// duty is the mode's work inside each term of the one lease (a mode
+	// that refuses several).
 	duty sidecar.Duty
+	// duties are the mode's work inside each term, by lease: duties[i] is
+	// env.leases[i]'s (nil: none).
+	duties []sidecar.Duty
 	// background runs from before the elector starts until after it has
 	// returned.
 	background func(ctx context.Context)

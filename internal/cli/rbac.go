@@ -13,6 +13,7 @@ import (
 type rbacOptions struct {
 	env            *Env
 	lease          string
+	leases         []string // every lease, when the sidecar holds several
 	namespace      string
 	serviceAccount string
 	roleName       string
@@ -25,11 +26,15 @@ type rbacOptions struct {
 func newRBACCmd(e *Env) *cobra.Command {
 	o := &rbacOptions{env: e}
 	cmd := &cobra.Command{
-		Use:   "rbac --lease NAME -n NAMESPACE --service-account NAME [--label-pod] [--events] [--fence]",
+		Use:   "rbac --lease NAME[,NAME...] -n NAMESPACE --service-account NAME [--label-pod] [--events] [--fence]",
 		Short: "Print a least-privilege ServiceAccount, Role and RoleBinding for the sidecar",
 		Long: `Print, as YAML for kubectl apply -f -, the ServiceAccount the sidecar runs as, a Role with
 exactly the permissions 'incumbent run' uses with the same flags, and the RoleBinding.
 Each rule carries a comment saying why it is needed. Kubernetes only.
+
+With several leases (run --lease a,b,c), the rules on the Lease name them all, and an
+optional rule grants list and watch on the namespace's Leases: the sidecar then follows
+them through one shared watch (without it, one watch per lease).
 
 With --fence, also the ClusterRole an operator needs to apply what 'incumbent fence' prints:
 those objects are cluster-scoped, and an operator applies them, not the sidecar.`,
@@ -37,7 +42,7 @@ those objects are cluster-scoped, and an operator applies them, not the sidecar.
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd.OutOrStdout()) },
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&o.lease, "lease", "", "name of the lease; required")
+	fs.Var(leasesValue{lease: &o.lease, leases: &o.leases, several: true}, "lease", "name of the lease, or several, comma-separated or with the flag repeated (run --lease a,b,c); required")
 	fs.StringVarP(&o.namespace, "namespace", "n", "", "namespace of the lease, the pods and the RBAC objects (default: POD_NAMESPACE); required")
 	fs.StringVar(&o.serviceAccount, "service-account", "", "service account the sidecar runs as; required")
 	fs.StringVar(&o.roleName, "role-name", "", "name of the Role and RoleBinding (default incumbent-<lease>)")
@@ -47,6 +52,14 @@ those objects are cluster-scoped, and an operator applies them, not the sidecar.
 	fs.StringVar(&o.backend, "backend", "kubernetes", "the lease's backend ("+strings.Join(backendNames(), ", ")+"); RBAC exists only for kubernetes")
 	annotateEnv(fs)
 	return cmd
+}
+
+// leaseNames returns every lease named.
+func (o *rbacOptions) leaseNames() []string {
+	if len(o.leases) > 0 {
+		return o.leases
+	}
+	return []string{o.lease}
 }
 
 func (o *rbacOptions) run(out io.Writer) error {
@@ -63,9 +76,16 @@ func (o *rbacOptions) run(out io.Writer) error {
 	if o.lease == "" || o.namespace == "" || o.serviceAccount == "" {
 		return usagef("--lease, --namespace and --service-account are required")
 	}
+	if len(o.leases) > 1 && o.labelPod {
+		return usagef("--label-pod: it takes one lease, and --lease names %d (%s): run --label-pod refuses several leases (the label holds one name)",
+			len(o.leases), strings.Join(o.leases, ", "))
+	}
 	opts := rbac.Options{Lease: o.lease, Namespace: o.namespace, ServiceAccount: o.serviceAccount,
 		RoleName: o.roleName, LabelPod: o.labelPod, Events: o.events}
-	args := []string{"incumbent rbac", "--lease", o.lease, "-n", o.namespace, "--service-account", o.serviceAccount}
+	if len(o.leases) > 1 {
+		opts.Leases = o.leases
+	}
+	args := []string{"incumbent rbac", "--lease", strings.Join(o.leaseNames(), ","), "-n", o.namespace, "--service-account", o.serviceAccount}
 	if o.roleName != "" {
 		args = append(args, "--role-name", o.roleName)
 	}

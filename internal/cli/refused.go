@@ -136,8 +136,12 @@ func (o *runOptions) newRefusals(env *modeEnv) *refusals {
 		env.log.Debug("refused permissions will not be recorded as pod events", "err", err)
 		return r
 	}
+	leases := make([]string, len(env.leases))
+	for i, c := range env.leases {
+		leases[i] = o.qualified(c.name)
+	}
 	rec, err := podevents.New(kc.Events(o.namespace), kc.Pods(o.namespace), podevents.Options{
-		Namespace: o.namespace, Pod: o.pod, UID: o.env.Getenv("POD_UID"), Lease: o.leaseName(), Logger: env.log})
+		Namespace: o.namespace, Pod: o.pod, UID: o.env.Getenv("POD_UID"), Lease: strings.Join(leases, ", "), Logger: env.log})
 	if err != nil {
 		env.log.Debug("refused permissions will not be recorded as pod events", "err", err)
 		return r
@@ -164,6 +168,9 @@ func (r *refusals) wait(ctx context.Context) {
 type retryRefused struct {
 	store.Store
 	r *refusals
+	// lease names the store's lease when the sidecar holds several: its
+	// refusals are kept apart from the other leases'.
+	lease string
 }
 
 // refusedError is a refused request, as the elector sees it under
@@ -178,9 +185,13 @@ func (e *refusedError) Error() string { return "retrying a refused request: " + 
 // error the elector gets. answers are the errors that are answers to an
 // allowed request (not found, a conflict).
 func (s *retryRefused) check(op string, err error, answers ...error) error {
+	key := op
+	if s.lease != "" {
+		key = op + " " + s.lease
+	}
 	switch {
 	case errors.Is(err, store.ErrPermission):
-		if s.r.refused(op, err) {
+		if s.r.refused(key, err) {
 			msg := "a permission is refused: the election retries until it is granted (--on-refused=wait)"
 			if errors.Is(err, store.ErrCredentials) {
 				msg = "the API server rejects this sidecar's credentials: the election retries until they are accepted (--on-refused=wait)"
@@ -189,8 +200,12 @@ func (s *retryRefused) check(op string, err error, answers ...error) error {
 		}
 		return &refusedError{err: err}
 	case err == nil || slices.ContainsFunc(answers, func(a error) bool { return errors.Is(err, a) }):
-		if s.r.granted(op) {
-			s.r.log.Info("permissions granted: the election goes on", "verb", op)
+		if s.r.granted(key) {
+			if s.lease != "" {
+				s.r.log.Info("permissions granted: the election goes on", "verb", op, "lease", s.lease)
+			} else {
+				s.r.log.Info("permissions granted: the election goes on", "verb", op)
+			}
 		}
 	}
 	return err

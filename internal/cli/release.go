@@ -20,7 +20,7 @@ type requestOptions struct {
 }
 
 func newReleaseCmd(e *Env) *cobra.Command {
-	o := &requestOptions{common: common{env: e}}
+	o := &requestOptions{common: common{env: e, name: "release"}}
 	cmd := &cobra.Command{
 		Use:   "release --lease NAME [-n NAMESPACE] [--wait DURATION]",
 		Short: "Ask the current leader to step down and release the lease",
@@ -39,7 +39,7 @@ first; once another candidate has held the lease, that hold-back is over. Only i
 }
 
 func newTransferCmd(e *Env) *cobra.Command {
-	o := &requestOptions{common: common{env: e}}
+	o := &requestOptions{common: common{env: e, name: "transfer"}}
 	cmd := &cobra.Command{
 		Use:   "transfer --lease NAME --to IDENTITY [-n NAMESPACE] [--wait DURATION]",
 		Short: "Ask the current leader to hand the lease to a named candidate",
@@ -67,7 +67,7 @@ func (o *requestOptions) run(ctx context.Context, out io.Writer, transfer bool) 
 	if err := o.setup(); err != nil {
 		return err
 	}
-	st, err := o.be.open(ctx, &o.common)
+	st, err := o.openStore(ctx)
 	if err != nil {
 		return failure(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
 	"github.com/incumbent-io/incumbent/election"
 	"github.com/incumbent-io/incumbent/internal/kubeclient"
@@ -67,9 +68,9 @@ func newRunCmd(e *Env) *cobra.Command {
 
 // runCommand returns the run command and the options its flags set.
 func runCommand(e *Env) (*cobra.Command, *runOptions) {
-	o := &runOptions{common: common{env: e}, startup: &statusapi.Startup{}}
+	o := &runOptions{common: common{env: e, name: "run", severalLeases: true}, startup: &statusapi.Startup{}}
 	cmd := &cobra.Command{
-		Use:   "run --lease NAME [flags] [-- COMMAND [ARGS...]]",
+		Use:   "run --lease NAME[,NAME...] [flags] [-- COMMAND [ARGS...]]",
 		Short: "Campaign for a lease and act while leading (the sidecar)",
 		Long: `Campaign for the lease, follow when another candidate leads, and campaign again after
 losing: never one-shot. Modes, all optional and combinable:
@@ -84,6 +85,17 @@ losing: never one-shot. Modes, all optional and combinable:
                 lease is released only after it is gone
   pod labels    --label-pod: incumbent.io/role=leader|follower, incumbent.io/lease=NAME
   events        --events: Kubernetes Events on the pod when leadership is gained or lost
+
+Several leases (--lease a,b,c, or the flag repeated; INCUMBENT_LEASE=a,b,c): one candidate
+per lease in this process, with one identity and one store connection, each lease with
+its own status: GET /v1/leases (all, in the order given), /v1/leases/NAME/status and
+/v1/leases/NAME/watch, and POST /v1/leases/NAME/stepped-down on --control-addr. The
+endpoints of one election (/v1/status, /, /v1/watch, /readyz/leader, /v1/stepped-down)
+then answer 400 naming these; /readyz waits for every lease, /healthz fails naming the
+lease whose election is broken, /metrics labels each series with its lease. A health
+check (--health-*) gates every lease at once; --events records events per lease. What
+acts on one workload refuses several leases (exit 2): a command after --, --leader-addr,
+--label-pod.
 
 Without a command, the application beside the sidecar is told at once when a term ends
 (isLeader turns false), and the lease is released only after --grace, or as soon as the
@@ -190,6 +202,14 @@ func (o *runOptions) validate() error {
 	if len(o.command) == 0 && o.onChildExit != string(supervise.Release) {
 		return usagef("--on-child-exit is for a command given after --, and there is none")
 	}
+	if names := o.leaseNames(); len(names) > 1 {
+		for _, m := range runModes() {
+			if m.on(o) && m.oneLease != "" {
+				return usagef("%s: it takes one lease, and --lease names %d (%s); run one incumbent per lease for it, or follow each lease on the status API (GET /v1/leases/NAME/watch)",
+					m.oneLease, len(names), strings.Join(names, ", "))
+			}
+		}
+	}
 	for _, m := range runModes() {
 		if (m.on(o) || m.name == statusAPIMode.name) && m.check != nil {
 			if err := m.check(o); err != nil {
@@ -234,42 +254,74 @@ func (o *runOptions) run(ctx context.Context) error {
 	if err := o.checkTimingRule(); err != nil {
 		return err
 	}
-	cfg := election.Config{Identity: o.identity, LeaseDuration: o.leaseDuration,
-		RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod, RenewInterval: o.renewInterval, Grace: o.grace}
 	if err := o.connect(); err != nil {
 		return err
 	}
 	log := o.logger
-	st, err := o.be.open(ctx, &o.common)
+	names := o.leaseNames()
+	sts, err := o.be.open(ctx, &o.common, names)
 	if err != nil {
 		return failure(err)
 	}
-	m := metrics.New(o.leaseName())
 	sc := &sidecar.Sidecar{Logger: log}
-	env := &modeEnv{log: log, store: st, metrics: m, stop: sc.Stop, kube: o.kubeClient()}
-	cfg.Store, cfg.Logger, cfg.Metrics = st, log, m
-	o.refusals = o.newRefusals(env)
-	if o.onRefused == onRefusedWait {
-		// A permission refused after startup (a Role edited while the
-		// election runs) is retried, not an end of Run.
-		cfg.Store = &retryRefused{Store: st, r: o.refusals}
+	env := &modeEnv{log: log, stop: sc.Stop, kube: o.kubeClient()}
+	for i, name := range names {
+		c := &candidacy{name: name, store: sts[i], log: log}
+		if i == 0 {
+			c.metrics = metrics.New(o.qualified(name))
+		} else {
+			c.metrics = env.leases[0].metrics.For(o.qualified(name))
+		}
+		if len(names) > 1 {
+			c.log = log.With("lease", sts[i].String())
+		}
+		env.leases = append(env.leases, c)
 	}
-	for _, md := range runModes() {
-		if md.on(o) && md.configure != nil {
-			md.configure(o, &cfg)
+	env.store, env.metrics = env.leases[0].store, env.leases[0].metrics
+	o.refusals = o.newRefusals(env)
+
+	// The electors exist before the modes are built (they report on them);
+	// the modes' duties are bound to each through its Lead.
+	for _, c := range env.leases {
+		cfg := election.Config{Identity: o.identity, LeaseDuration: o.leaseDuration,
+			RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod, RenewInterval: o.renewInterval, Grace: o.grace,
+			Store: c.store, Logger: log, Metrics: c.metrics}
+		if o.onRefused == onRefusedWait {
+			// A permission refused after startup (a Role edited while the
+			// election runs) is retried, not an end of Run.
+			rr := &retryRefused{Store: c.store, r: o.refusals}
+			if len(env.leases) > 1 {
+				rr.lease = c.store.String()
+			}
+			cfg.Store = rr
+		}
+		for _, md := range runModes() {
+			if md.on(o) && md.configure != nil {
+				md.configure(o, &cfg)
+			}
+		}
+		cfg.Lead = func(term *election.Term) { sidecar.Lead(c.duties...)(term) }
+		el, err := election.New(cfg)
+		if err != nil {
+			return usage(err)
+		}
+		c.elector = el
+	}
+	env.elector = env.leases[0].elector
+	env.withdraw = func() {
+		for _, c := range env.leases {
+			c.elector.Withdraw()
 		}
 	}
-
-	// The elector exists before the modes are built (they report on it);
-	// their duties are bound to it through lead.
-	var duties []sidecar.Duty
-	cfg.Lead = func(term *election.Term) { sidecar.Lead(duties...)(term) }
-	el, err := election.New(cfg)
-	if err != nil {
-		return usage(err)
+	if len(env.leases) == 1 {
+		sc.Elector = env.elector
+	} else {
+		named := make([]sidecar.Named, len(env.leases))
+		for i, c := range env.leases {
+			named[i] = sidecar.Named{Lease: c.name, Elector: c.elector}
+		}
+		sc.Elector = sidecar.All(named...)
 	}
-	env.elector = el
-	sc.Elector = el
 	var preflights []func(ctx context.Context) error
 	closeServers := func() {
 		for _, s := range sc.Servers {
@@ -286,7 +338,12 @@ func (o *runOptions) run(ctx context.Context) error {
 			return err
 		}
 		if p.duty != nil {
-			duties = append(duties, p.duty)
+			env.leases[0].duties = append(env.leases[0].duties, p.duty)
+		}
+		for i, d := range p.duties {
+			if d != nil {
+				env.leases[i].duties = append(env.leases[i].duties, d)
+			}
 		}
 		if p.background != nil {
 			sc.Background = append(sc.Background, p.background)
@@ -299,13 +356,21 @@ func (o *runOptions) run(ctx context.Context) error {
 		}
 		sc.Servers = append(sc.Servers, p.servers...)
 	}
-	sc.Startup = func(ctx context.Context) error { return o.waitForStore(ctx, st, preflights) }
+	sc.Startup = func(ctx context.Context) error { return o.waitForStore(ctx, sts, preflights) }
 
-	log.Info("incumbent starting", "lease", st.String(), "identity", o.identity, "instance", el.Instance(),
+	which := []any{"lease", sts[0].String(), "identity", o.identity, "instance", env.elector.Instance()}
+	if len(env.leases) > 1 {
+		leases, instances := make([]string, len(env.leases)), make([]string, len(env.leases))
+		for i, c := range env.leases {
+			leases[i], instances[i] = c.store.String(), c.elector.Instance()
+		}
+		which = []any{"leases", leases, "identity", o.identity, "instances", instances}
+	}
+	log.Info("incumbent starting", append(which,
 		"version", version(o.env.Version), "lease_duration", o.leaseDuration, "renew_deadline", o.renewDeadline,
 		"retry_period", o.retryPeriod, "renew_interval", cmp.Or(o.renewInterval, o.retryPeriod), "grace", o.grace, "command", o.command, "leader_addr", o.leaderAddr,
 		"label_pod", o.labelPod, "events", o.events, "await_app", o.awaitApp, "health_check", o.healthSummary(),
-		"on_refused", o.onRefused)
+		"on_refused", o.onRefused)...)
 	code, err := sc.Run(ctx)
 	wctx, cancel := context.WithTimeout(context.Background(), eventsDrain)
 	o.refusals.wait(wctx)
@@ -326,6 +391,10 @@ func (o *runOptions) run(ctx context.Context) error {
 	return nil
 }
 
+// podClientQPS is the request rate of the pod modes' client of a sidecar
+// that holds several leases.
+const podClientQPS = 20
+
 // kubeClient returns a function that makes the Kubernetes client of the
 // pod modes once, on first use.
 func (o *runOptions) kubeClient() func() (*kubeclient.Client, error) {
@@ -338,7 +407,16 @@ func (o *runOptions) kubeClient() func() (*kubeclient.Client, error) {
 				err = fmt.Errorf("no Kubernetes client configuration")
 				return
 			}
-			kc, err = kubeclient.New(o.rest)
+			cfg := o.rest
+			if n := len(o.leaseNames()); n > 1 {
+				// Each lease records its own events (and may read the pod's
+				// UID once): client-go's default of 5 requests a second, in
+				// bursts of 10, would lose most of them when a few dozen
+				// leases are won at once.
+				cfg = rest.CopyConfig(o.rest)
+				cfg.QPS, cfg.Burst = podClientQPS, 2*n+rest.DefaultBurst
+			}
+			kc, err = kubeclient.New(cfg)
 		})
 		return kc, err
 	}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/incumbent-io/incumbent/internal/kubeclient"
 	"github.com/incumbent-io/incumbent/internal/rbac"
 	"github.com/incumbent-io/incumbent/store"
@@ -20,6 +22,12 @@ const (
 	startupRetryMin    = 500 * time.Millisecond
 	startupRetryMax    = 30 * time.Second
 	startupLoudAfter   = 5
+
+	// The access reviews of a sidecar with several leases: their client's
+	// rate limit, and the time the check's bound grows by per lease.
+	reviewQPS          = 50
+	reviewBurst        = 100
+	reviewTimePerLease = 100 * time.Millisecond
 )
 
 // waitForStore runs the startup checks, once the status API serves: a read
@@ -34,16 +42,24 @@ const (
 // on the pod), so that a Role fixed later is picked up without a restart;
 // under --on-refused=exit it ends startup (exit 3). A configuration error
 // ends startup (exit 2).
-func (o *runOptions) waitForStore(ctx context.Context, st store.Store, preflights []func(context.Context) error) error {
+func (o *runOptions) waitForStore(ctx context.Context, sts []store.Store, preflights []func(context.Context) error) error {
 	what := o.be.what
 	if o.rest != nil {
 		what += " at " + o.rest.Host
 	}
 	o.startup.Wait("checking " + what)
-	o.logger.Info("checking "+what, "lease", st.String())
+	if len(sts) == 1 {
+		o.logger.Info("checking "+what, "lease", sts[0].String())
+	} else {
+		names := make([]string, len(sts))
+		for i, st := range sts {
+			names[i] = st.String()
+		}
+		o.logger.Info("checking "+what, "leases", names)
+	}
 	delay := startupRetryMin
 	for attempt := 1; ; attempt++ {
-		err := o.checkOnce(ctx, st, preflights)
+		st, err := o.checkOnce(ctx, sts, preflights)
 		refused := false
 		switch {
 		case err == nil:
@@ -78,7 +94,7 @@ func (o *runOptions) waitForStore(ctx context.Context, st store.Store, preflight
 				msg = "the API server rejects this sidecar's credentials: waiting for them to be accepted (--on-refused=wait)"
 			}
 			level = slog.LevelError
-		case errors.Is(err, store.ErrMalformed):
+		case errors.Is(err, store.ErrMalformed) && st != nil:
 			reason = fmt.Sprintf("the lease record is malformed; fix or delete it (%s): %v", st, err)
 			level = slog.LevelError
 		case attempt >= startupLoudAfter:
@@ -98,33 +114,45 @@ func (o *runOptions) waitForStore(ctx context.Context, st store.Store, preflight
 }
 
 // checkOnce makes one attempt at every startup check, each with its own
-// bound.
-func (o *runOptions) checkOnce(ctx context.Context, st store.Store, preflights []func(context.Context) error) error {
-	step := func(f func(ctx context.Context) error) error {
-		sctx, cancel := context.WithTimeout(ctx, startupStepTimeout)
+// bound. A failed read of a lease also returns its store.
+func (o *runOptions) checkOnce(ctx context.Context, sts []store.Store, preflights []func(context.Context) error) (store.Store, error) {
+	stepFor := func(bound time.Duration, f func(ctx context.Context) error) error {
+		sctx, cancel := context.WithTimeout(ctx, bound)
 		defer cancel()
 		err := f(sctx)
 		if err != nil && sctx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("no answer within %v: %w", startupStepTimeout, err)
+			return fmt.Errorf("no answer within %v: %w", bound, err)
 		}
 		return err
 	}
-	if err := step(func(ctx context.Context) error {
-		_, err := st.Get(ctx)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
+	step := func(f func(ctx context.Context) error) error { return stepFor(startupStepTimeout, f) }
+	for _, st := range sts {
+		if err := step(func(ctx context.Context) error {
+			_, err := st.Get(ctx)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		}); err != nil {
+			return st, err
 		}
-		return err
-	}); err != nil {
-		return err
 	}
 	if o.be.kubernetes {
-		kc, err := kubeclient.New(o.rest)
+		// A review per verb and Lease: with several leases, room for all
+		// of them (client-go's default of 5 requests a second would take
+		// longer than the bound with a few dozen).
+		rc, bound := o.rest, startupStepTimeout
+		if len(sts) > 1 {
+			rc = rest.CopyConfig(o.rest)
+			rc.QPS, rc.Burst = reviewQPS, reviewBurst
+			bound += time.Duration(len(sts)) * reviewTimePerLease
+		}
+		kc, err := kubeclient.New(rc)
 		if err != nil {
-			return usage(fmt.Errorf("kubernetes client: %w", err))
+			return nil, usage(fmt.Errorf("kubernetes client: %w", err))
 		}
 		var optional []string
-		err = step(func(ctx context.Context) error {
+		err = stepFor(bound, func(ctx context.Context) error {
 			var err error
 			optional, err = rbac.Check(ctx, kc.SelfSubjectAccessReviews(), o.rbacOptions())
 			return err
@@ -143,20 +171,23 @@ func (o *runOptions) checkOnce(ctx context.Context, st store.Store, preflights [
 		case errors.Is(err, rbac.ErrCannotCheck):
 			o.logger.Warn("cannot check RBAC permissions up front; the first refused request will tell", "err", err)
 		case err != nil:
-			return err
+			return nil, err
 		}
 	}
 	for _, check := range preflights {
 		if err := step(check); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // rbacOptions returns the permissions the flags need (Kubernetes only).
 func (o *runOptions) rbacOptions() rbac.Options {
 	ro := rbac.Options{Lease: o.lease, Namespace: o.namespace}
+	if names := o.leaseNames(); len(names) > 1 {
+		ro.Leases = names
+	}
 	for _, m := range runModes() {
 		if m.on(o) && m.rbac != nil {
 			m.rbac(&ro)

@@ -58,7 +58,7 @@ type podInfo struct {
 }
 
 func newStatusCmd(e *Env) *cobra.Command {
-	o := &statusOptions{common: common{env: e, leaseOptional: true}}
+	o := &statusOptions{common: common{env: e, name: "status", leaseOptional: true}}
 	cmd := &cobra.Command{
 		Use:   "status [--lease NAME] [-n NAMESPACE | -A] [-o table|wide|json|yaml]",
 		Short: "Show who leads what: every Lease of a namespace, or one lease in detail",
@@ -110,7 +110,7 @@ func (o *statusOptions) run(ctx context.Context, out, errOut io.Writer) error {
 	if err := o.setup(); err != nil {
 		return err
 	}
-	st, err := o.be.open(ctx, &o.common)
+	st, err := o.openStore(ctx)
 	if err != nil {
 		return failure(err)
 	}

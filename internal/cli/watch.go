@@ -21,7 +21,7 @@ type watchOptions struct {
 }
 
 func newWatchCmd(e *Env) *cobra.Command {
-	o := &watchOptions{common: common{env: e}}
+	o := &watchOptions{common: common{env: e, name: "watch"}}
 	cmd := &cobra.Command{
 		Use:   "watch --lease NAME [-n NAMESPACE] [-o table|json]",
 		Short: "Print the lease's leader now and at every change, until interrupted",
@@ -44,7 +44,7 @@ func (o *watchOptions) run(ctx context.Context, out io.Writer) error {
 	if err := o.setup(); err != nil {
 		return err
 	}
-	st, err := o.be.open(ctx, &o.common)
+	st, err := o.openStore(ctx)
 	if err != nil {
 		return failure(err)
 	}

@@ -36,7 +36,8 @@ func newWithdrawCmd(e *Env) *cobra.Command {
 		Long: `Ask the incumbent sidecar of this pod, on its control endpoint, to withdraw from the election:
 a term in progress ends at once (a status-API application is told, gets its grace, then the
 lease is released; a child is stopped first), and the sidecar never campaigns again while it
-runs. It returns once the lease is released (or was not held), or after --timeout.
+runs. It returns once the lease is released (or was not held), or after --timeout. A
+sidecar of several leases withdraws from every one, and withdraw waits for all of them.
 
 This is the native sidecar's preStop hook: the kubelet runs it as soon as the pod is being
 deleted, while it signals the sidecar itself only after the application has exited, so the
@@ -93,12 +94,24 @@ func (o *withdrawOptions) run(ctx context.Context, out io.Writer) error {
 	poll := time.NewTicker(withdrawPoll)
 	defer poll.Stop()
 	for {
-		v, err := o.status(ctx, client, base)
+		views, err := o.status(ctx, client, base)
+		var v statusapi.View // the first lease not withdrawn yet, else the last
+		done := len(views) > 0
+		for _, v = range views {
+			if !withdrawn(v) {
+				done = false
+				break
+			}
+		}
 		var ne *net.OpError
 		switch {
-		case err == nil && (v.State == string(election.StateStopped) ||
-			(v.State == string(election.StateHeldBack) && strings.HasPrefix(v.Reason, "withdrawn"))):
+		case err == nil && done && len(views) == 1:
 			fmt.Fprintf(out, "withdrawn: %s (%s)\n", v.State, v.Reason)
+			return nil
+		case err == nil && done:
+			for _, v := range views {
+				fmt.Fprintf(out, "withdrawn: lease %s: %s (%s)\n", v.Lease, v.State, v.Reason)
+			}
 			return nil
 		case errors.As(err, &ne) && ne.Op == "dial":
 			fmt.Fprintln(out, "withdrawn: the sidecar has exited")
@@ -113,19 +126,29 @@ func (o *withdrawOptions) run(ctx context.Context, out io.Writer) error {
 	}
 }
 
-func (o *withdrawOptions) status(ctx context.Context, client *http.Client, base string) (statusapi.View, error) {
-	var v statusapi.View
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/status", nil)
+// withdrawn reports whether a lease's view says its step-down is over.
+func withdrawn(v statusapi.View) bool {
+	return v.State == string(election.StateStopped) ||
+		(v.State == string(election.StateHeldBack) && strings.HasPrefix(v.Reason, "withdrawn"))
+}
+
+// status reads the view of every lease of the sidecar (one, or several).
+func (o *withdrawOptions) status(ctx context.Context, client *http.Client, base string) ([]statusapi.View, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/leases", nil)
 	if err != nil {
-		return v, err
+		return nil, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return v, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return v, fmt.Errorf("GET /v1/status: %s", resp.Status)
+		return nil, fmt.Errorf("GET /v1/leases: %s", resp.Status)
 	}
-	return v, json.NewDecoder(resp.Body).Decode(&v)
+	var ls statusapi.Leases
+	if err := json.NewDecoder(resp.Body).Decode(&ls); err != nil {
+		return nil, err
+	}
+	return ls.Items, nil
 }

@@ -26,7 +26,11 @@ const rbacComment = `# incumbent's permissions, as "incumbent rbac" prints them.
 // rbacObjects returns the ServiceAccount (when it is inject's own), Role
 // and RoleBinding for a workload in namespace ns running as sa.
 func (o *Options) rbacObjects(ns string, sa account) ([]*yaml.Node, error) {
-	text, err := rbac.YAML(rbac.Options{Lease: o.Lease, Namespace: ns, ServiceAccount: sa.name, RoleName: o.ownName(),
+	var leases []string
+	if len(o.Leases) > 1 {
+		leases = o.Leases
+	}
+	text, err := rbac.YAML(rbac.Options{Lease: o.Lease, Leases: leases, Namespace: ns, ServiceAccount: sa.name, RoleName: o.ownName(),
 		LabelPod: o.Mode == Labels, Events: o.Events, ExistingServiceAccount: !sa.own})
 	if err != nil {
 		return nil, err

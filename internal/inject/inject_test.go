@@ -51,6 +51,8 @@ var realWorld = []struct {
 	{"daemonset-host-network.yaml", Options{Lease: "node-agent", HostNetwork: true, HTTPPort: 9440, ControlPort: 9441}, 1},
 	// JSON in, YAML out.
 	{"pod.json", Options{Lease: "singleton"}, 1},
+	// A bucketed controller: one sidecar holds a lease per bucket.
+	{"bucketed-controller.yaml", Options{Lease: "reconciler-0", Leases: []string{"reconciler-0", "reconciler-1", "reconciler-2"}}, 1},
 }
 
 func read(t *testing.T, name string) []byte {

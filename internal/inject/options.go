@@ -98,6 +98,11 @@ const (
 type Options struct {
 	// Lease names the election. Required.
 	Lease string
+	// Leases, for a sidecar that holds several (run --lease a,b,c; the
+	// status mode only), names them all, in order, Lease being the first.
+	// What inject writes beside the workload is named and labelled after
+	// the first.
+	Leases []string
 	// Mode, default Status.
 	Mode Mode
 	// Image is the incumbent image. Default buildinfo.Image(buildinfo.Devel).
@@ -156,11 +161,26 @@ func (o *Options) complete() error {
 	if msgs := validation.IsValidLabelValue(o.Lease); len(msgs) > 0 {
 		return fmt.Errorf("invalid lease name %q: it is also the value of the %s label: %s", o.Lease, LeaseLabel, msgs[0])
 	}
+	if len(o.Leases) > 0 && o.Leases[0] != o.Lease {
+		return fmt.Errorf("lease %q is not the first of %q", o.Lease, o.Leases)
+	}
+	for i, name := range o.Leases {
+		if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
+			return fmt.Errorf("invalid lease name %q: %s", name, msgs[0])
+		}
+		if slices.Contains(o.Leases[:i], name) {
+			return fmt.Errorf("lease %q is named twice", name)
+		}
+	}
 	if o.Mode == "" {
 		o.Mode = Status
 	}
 	if !slices.Contains(Modes(), o.Mode) {
 		return fmt.Errorf("unknown mode %q: one of %s", o.Mode, joinModes())
+	}
+	if len(o.Leases) > 1 && o.Mode != Status {
+		return fmt.Errorf("--mode %s takes one lease, and --lease names %d (%s): %s; with several leases use --mode status",
+			o.Mode, len(o.Leases), strings.Join(o.Leases, ", "), oneLeaseWhy[o.Mode])
 	}
 	if o.Image == "" {
 		o.Image = buildinfo.Image(buildinfo.Devel)
@@ -222,6 +242,21 @@ func (o *Options) complete() error {
 	return nil
 }
 
+// oneLeaseWhy says why a mode acts for one lease only.
+var oneLeaseWhy = map[Mode]string{
+	Exec:       "the workload runs only while one lease is held",
+	Labels:     "the pod is labelled leader or follower of one lease",
+	LeaderPort: "the readiness port is open while one lease is held",
+}
+
+// leaseArg is the value of run's --lease: every lease, comma-separated.
+func (o *Options) leaseArg() string {
+	if len(o.Leases) > 1 {
+		return strings.Join(o.Leases, ",")
+	}
+	return o.Lease
+}
+
 func joinModes() string {
 	var s []string
 	for _, m := range Modes() {
@@ -256,7 +291,7 @@ type arg struct {
 // args returns the arguments of `incumbent run` (without the command of
 // exec mode).
 func (o *Options) args() []arg {
-	a := []arg{{Value: "run"}, {Value: "--lease=" + o.Lease}, {
+	a := []arg{{Value: "run"}, {Value: "--lease=" + o.leaseArg()}, {
 		Value: "--http-addr=:" + strconv.Itoa(o.HTTPPort),
 		Comment: []string{
 			"On every interface, for the kubelet's probes (and Prometheus); the",

@@ -30,6 +30,8 @@ func Policy(o Options, namespaces []string) ([]byte, error) {
 		return nil, err
 	}
 	switch {
+	case len(o.Leases) > 1:
+		return nil, fmt.Errorf("an admission policy selects Pods by their %s label, which holds one lease name, and --lease names %d (%s): inject the manifests instead for a sidecar of several leases", LeaseLabel, len(o.Leases), strings.Join(o.Leases, ", "))
 	case o.Mode == Exec:
 		return nil, fmt.Errorf("an admission policy adds the sidecar of the status, labels and leader-port modes; --mode exec rewrites a container's command, which only its manifest says: inject the manifest instead")
 	case o.Mode == Labels && !(o.NoService && o.NoPDB):

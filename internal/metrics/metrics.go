@@ -50,6 +50,20 @@ var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1
 // registry also carries the Go runtime and process collectors.
 func New(lease string) *Metrics {
 	reg := prometheus.NewRegistry()
+	m := newOn(reg, lease)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// For returns the Metrics of another election of the same process, on m's
+// registry: its incumbent_* series are those of m with the label
+// lease="<lease>", so that one /metrics serves every lease of a sidecar that
+// holds several. It panics if lease is m's own or was given before, as a
+// registry refuses a series twice.
+func (m *Metrics) For(lease string) *Metrics { return newOn(m.reg, lease) }
+
+// newOn makes the Metrics of the election lease and registers them on reg.
+func newOn(reg *prometheus.Registry, lease string) *Metrics {
 	labels := prometheus.Labels{"lease": lease}
 	f := func(o prometheus.Opts) prometheus.Opts { o.ConstLabels = labels; return o }
 	m := &Metrics{reg: reg}
@@ -101,8 +115,7 @@ func New(lease string) *Metrics {
 		Help: "Seconds this candidate has spent leading, including the current term.",
 	})), m.leaderSeconds)
 	reg.MustRegister(m.isLeader, m.terms, m.holderChanges, m.observedTerm, m.acquire, m.renew,
-		m.renewFailures, m.watching, m.watchFailures, m.healthy, leaderSeconds,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.renewFailures, m.watching, m.watchFailures, m.healthy, leaderSeconds)
 	return m
 }
 

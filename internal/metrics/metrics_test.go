@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/incumbent-io/incumbent/store"
 )
 
 func TestMetricsFollowTheElector(t *testing.T) {
@@ -90,4 +92,43 @@ func value(t *testing.T, c prometheus.Metric) float64 {
 		return g.GetValue()
 	}
 	return m.GetCounter().GetValue()
+}
+
+// The leases of one sidecar share one registry: every incumbent_* series is
+// there once per lease, told apart by its label, and the Go and process
+// series once.
+func TestSeveralLeasesShareOneRegistry(t *testing.T) {
+	a := New("ns/a")
+	b := a.For("ns/b")
+	c := a.For("ns/c")
+	b.Leading(true)
+	c.Watching(false, store.ErrPermission)
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`incumbent_is_leader{lease="ns/a"} 0`,
+		`incumbent_is_leader{lease="ns/b"} 1`,
+		`incumbent_is_leader{lease="ns/c"} 0`,
+		`incumbent_terms_total{lease="ns/b"} 1`,
+		`incumbent_watch_failures_total{lease="ns/c",reason="forbidden"} 1`,
+		`incumbent_watch_failures_total{lease="ns/a",reason="forbidden"} 0`,
+		`incumbent_renew_duration_seconds_count{lease="ns/c"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics output lacks %q", want)
+		}
+	}
+	if n := strings.Count(body, "\ngo_goroutines "); n != 1 {
+		t.Errorf("go_goroutines appears %d times, want once", n)
+	}
+	if b.Registry() != a.Registry() {
+		t.Error("the leases' metrics are on different registries")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a lease registered twice on one registry did not panic")
+		}
+	}()
+	a.For("ns/b")
 }

@@ -68,7 +68,7 @@ func Check(ctx context.Context, reviews Reviews, o Options) (optional []string, 
 // Command returns the `incumbent rbac` command line that prints the Role a
 // sidecar deployed as o needs, with a placeholder for the service account.
 func Command(o Options) string {
-	cmd := fmt.Sprintf("incumbent rbac --lease %s -n %s --service-account <name>", o.Lease, o.Namespace)
+	cmd := fmt.Sprintf("incumbent rbac --lease %s -n %s --service-account <name>", strings.Join(o.names(), ","), o.Namespace)
 	if o.LabelPod {
 		cmd += " --label-pod"
 	}

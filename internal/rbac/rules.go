@@ -7,6 +7,7 @@ package rbac
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -17,6 +18,12 @@ type Options struct {
 	// and the Role's). Both are required, except that YAML accepts an
 	// empty Namespace (see YAML).
 	Lease, Namespace string
+	// Leases, for a sidecar that holds several (run --lease a,b,c), names
+	// them all, in order; Lease is then empty or the first. The rules on
+	// the Lease name every one, and an optional rule grants list and watch
+	// on the namespace's Leases, which the shared watch of several Leases
+	// needs.
+	Leases []string
 	// ServiceAccount the sidecar runs as. Required for YAML.
 	ServiceAccount string
 	// ExistingServiceAccount says that the ServiceAccount exists already
@@ -52,11 +59,20 @@ func (o Options) Validate() error { return o.validate(true) }
 // validate reports missing or malformed names; an empty namespace is
 // accepted unless requireNamespace.
 func (o Options) validate(requireNamespace bool) error {
-	if o.Lease == "" {
+	names := o.names()
+	if len(names) == 0 {
 		return errors.New("a lease name is required")
 	}
-	if msgs := validation.IsDNS1123Subdomain(o.Lease); len(msgs) > 0 {
-		return fmt.Errorf("invalid lease name %q: %s", o.Lease, msgs[0])
+	if len(o.Leases) > 0 && o.Lease != "" && o.Lease != o.Leases[0] {
+		return fmt.Errorf("lease %q is not the first of %q", o.Lease, o.Leases)
+	}
+	for i, name := range names {
+		if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
+			return fmt.Errorf("invalid lease name %q: %s", name, msgs[0])
+		}
+		if slices.Contains(names[:i], name) {
+			return fmt.Errorf("lease %q is named twice", name)
+		}
 	}
 	if o.Namespace == "" && requireNamespace {
 		return errors.New("a namespace is required")
@@ -79,29 +95,97 @@ func (o Options) roleName() string {
 	if o.RoleName != "" {
 		return o.RoleName
 	}
-	return "incumbent-" + o.Lease
+	return "incumbent-" + o.first()
+}
+
+// names returns every lease of o, in order.
+func (o Options) names() []string {
+	switch {
+	case len(o.Leases) > 0:
+		return o.Leases
+	case o.Lease != "":
+		return []string{o.Lease}
+	}
+	return nil
+}
+
+// first is the (first) lease's name.
+func (o Options) first() string {
+	if names := o.names(); len(names) > 0 {
+		return names[0]
+	}
+	return ""
 }
 
 // Rules returns the permissions the sidecar needs, least first.
 func Rules(o Options) []Rule {
+	names := o.names()
+	if len(names) > 1 {
+		return append(severalLeases(names), commonRules(o)...)
+	}
+	lease := o.first()
 	rules := []Rule{
 		{
 			APIGroup: "coordination.k8s.io", Resource: "leases",
-			Verbs: []string{"get", "update"}, ResourceNames: []string{o.Lease},
+			Verbs: []string{"get", "update"}, ResourceNames: []string{lease},
 			Why: []string{"Read, renew and release this one Lease."},
 		},
 		{
 			APIGroup: "coordination.k8s.io", Resource: "leases",
-			Verbs: []string{"watch"}, ResourceNames: []string{o.Lease}, Optional: true,
+			Verbs: []string{"watch"}, ResourceNames: []string{lease}, Optional: true,
 			Without: "it polls the Lease every retry period instead of watching it: slower hand-overs",
 			Why: []string{
 				"Watch this one Lease: a follower learns of a release at once instead of",
 				"reading the Lease every retry period (optional: without it the sidecar",
 				"polls). The watch is a request on the collection with fieldSelector",
-				"metadata.name=" + o.Lease + ", which the API server authorizes as a watch of",
+				"metadata.name=" + lease + ", which the API server authorizes as a watch of",
 				"that name: no list permission.",
 			},
 		},
+	}
+	return append(rules, commonRules(o)...)
+}
+
+// severalLeases are the Lease rules of a sidecar that holds several.
+func severalLeases(names []string) []Rule {
+	return []Rule{
+		{
+			APIGroup: "coordination.k8s.io", Resource: "leases",
+			Verbs: []string{"get", "update"}, ResourceNames: names,
+			Why: []string{"Read, renew and release these Leases, one election each."},
+		},
+		{
+			APIGroup: "coordination.k8s.io", Resource: "leases",
+			Verbs: []string{"list", "watch"}, Optional: true,
+			Without: "every election watches its own Lease (the rule below): one watcher per lease on the API server, and one log line says so",
+			Why: []string{
+				"Watch all the Leases of the namespace at once: with several leases the",
+				"sidecar follows them through one watch of the namespace's Leases (one",
+				"watcher on the API server, whatever the number of leases). A watch of",
+				"the collection needs list and watch without resourceNames, which lets",
+				"the sidecar read every Lease of the namespace (not change them).",
+				"Optional: without it the sidecar says so once in its log and falls back",
+				"to one watch per lease (the next rule).",
+			},
+		},
+		{
+			APIGroup: "coordination.k8s.io", Resource: "leases",
+			Verbs: []string{"list", "watch"}, ResourceNames: names, Optional: true,
+			Without: "it polls the Leases every retry period instead of watching them: slower hand-overs",
+			Why: []string{
+				"Watch each of these Leases by name: the fallback when the rule above is",
+				"not granted (optional: without both the sidecar polls). Each is a",
+				"request on the collection with fieldSelector metadata.name=<lease>,",
+				"which the API server authorizes as a list or watch of that name (a",
+				"Lease that does not exist yet is looked up by such a list first).",
+			},
+		},
+	}
+}
+
+// commonRules are the rules after the Lease's own.
+func commonRules(o Options) []Rule {
+	rules := []Rule{
 		{
 			APIGroup: "coordination.k8s.io", Resource: "leases", Verbs: []string{"create"},
 			Why: []string{

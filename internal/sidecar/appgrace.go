@@ -25,6 +25,9 @@ type AppGrace struct {
 	grace  time.Duration
 	status func() election.Status // the elector's: what the application is told
 	log    *slog.Logger
+	// AckPath is the control endpoint's path that acknowledges, as the log
+	// names it; set it before the first term. Default /v1/stepped-down.
+	AckPath string
 
 	mu    sync.Mutex
 	acked map[int64]*ack // by token, for terms that ended
@@ -41,7 +44,7 @@ func NewAppGrace(grace time.Duration, status func() election.Status, log *slog.L
 	if log == nil {
 		log = slog.Default()
 	}
-	return &AppGrace{grace: grace, status: status, log: log, acked: map[int64]*ack{}}
+	return &AppGrace{grace: grace, status: status, log: log, acked: map[int64]*ack{}, AckPath: "/v1/stepped-down"}
 }
 
 // ackOf returns the acknowledgement of the term with token, made on first
@@ -72,7 +75,7 @@ func (a *AppGrace) Lead(term *election.Term) {
 		}
 		a.mu.Unlock()
 	}()
-	a.log.Info("the term ended: the application has the grace to stop acting before the lease is released (POST /v1/stepped-down on the control endpoint releases it sooner)",
+	a.log.Info("the term ended: the application has the grace to stop acting before the lease is released (POST "+a.AckPath+" on the control endpoint releases it sooner)",
 		"token", token, "reason", term.Err(), "grace", a.grace)
 	timer := time.NewTimer(a.grace)
 	defer timer.Stop()

@@ -16,9 +16,9 @@ const writeTimeout = 10 * time.Second
 // per change of leader, term or leadership, each a "data:" line of JSON
 // (event type "message"). Comment lines keep an idle stream open. It ends
 // when the client goes away or the server shuts down.
-func (h *handler) watch(w http.ResponseWriter, r *http.Request) {
+func (h *handler) watch(w http.ResponseWriter, r *http.Request, e Election) {
 	rc := http.NewResponseController(w)
-	statuses, cancel := h.opts.Source.Subscribe()
+	statuses, cancel := e.Source.Subscribe()
 	defer cancel()
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
@@ -46,7 +46,7 @@ func (h *handler) watch(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case s := <-statuses:
-			b, err := json.Marshal(h.view(s))
+			b, err := json.Marshal(h.view(e, s))
 			if err != nil {
 				h.opts.Logger.Error("status API: encode status", "err", err)
 				return

@@ -93,3 +93,7 @@ func Main(m *testing.M, env **Env) {
 	}
 	os.Exit(code)
 }
+
+// EtcdEndpoint is the client URL of the control plane's etcd, for tests of
+// the etcd backend (the API server keeps its own keys under /registry).
+func (e *Env) EtcdEndpoint() string { return e.env.ControlPlane.Etcd.URL.String() }
