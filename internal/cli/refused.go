@@ -228,3 +228,15 @@ func (s *retryRefused) Update(ctx context.Context, rec store.Record) (store.Reco
 	rec, err := s.Store.Update(ctx, rec)
 	return rec, s.check("update", err, store.ErrConflict, store.ErrNotFound)
 }
+
+// Follow implements store.Follower for a store that does (a Client's shared
+// watch): the elections of a sidecar of several leases follow it without a
+// request or a goroutine each. A following that ends in a refusal is read
+// past: the read reports the refusal as above.
+func (s *retryRefused) Follow(ctx context.Context, fn func(store.Event), ended func(error)) (bool, error) {
+	f, ok := s.Store.(store.Follower)
+	if !ok {
+		return false, nil
+	}
+	return f.Follow(ctx, fn, ended)
+}
