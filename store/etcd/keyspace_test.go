@@ -22,24 +22,31 @@ import (
 	"github.com/incumbent-io/incumbent/store/storetest"
 )
 
-// The conformance suites over the Stores of two Keyspaces on the test's
-// prefix, each with a client of its own, as two processes that each run
-// many elections would have: Stores of one election share a Keyspace's
-// watch, or watch through the other one.
-func TestConformanceKeyspace(t *testing.T) { conformanceKeyspace(t) }
+// The conformance suites over the Stores of one Keyspace, as one process
+// that runs many elections has: all the candidates of each election share
+// its watch, with those of every other election of the suite.
+func TestConformanceKeyspace(t *testing.T) { conformanceKeyspace(t, 1) }
 
 // The same with the fence key kept.
 func TestConformanceKeyspaceWithTheFenceKey(t *testing.T) {
-	conformanceKeyspace(t, etcd.WithFenceKey())
+	conformanceKeyspace(t, 1, etcd.WithFenceKey())
 }
 
-func conformanceKeyspace(t *testing.T, opts ...etcd.Option) {
+// The same over the Stores of two Keyspaces, each with a client of its own,
+// as two such processes have: the candidates of an election alternate
+// between them.
+func TestConformanceTwoKeyspaces(t *testing.T) { conformanceKeyspace(t, 2) }
+
+func conformanceKeyspace(t *testing.T, processes int, opts ...etcd.Option) {
 	prefix := testPrefix(t)
 	key := func(name string) string { return prefix + "/" + name }
-	spaces := []*etcd.Keyspace{newKeyspace(t, sharedClient(t), prefix), newKeyspace(t, sharedClient(t), prefix)}
+	var spaces []*etcd.Keyspace
+	for range processes {
+		spaces = append(spaces, newKeyspace(t, sharedClient(t), prefix))
+	}
 	var made atomic.Int64
 	newStore := func(t *testing.T, name string) store.Store {
-		s, err := spaces[made.Add(1)%2].Store(name, opts...)
+		s, err := spaces[made.Add(1)%int64(len(spaces))].Store(name, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
