@@ -44,6 +44,23 @@
 // watch delivers one event with Err wrapping rpctypes.ErrCompacted and
 // closes; the caller reads the record again and watches from its version.
 //
+// # Many elections: Keyspace
+//
+// A process that campaigns in many elections under one prefix makes their
+// Stores with one Keyspace (NewKeyspace, then Keyspace.Store for each
+// election) instead of New. The records, writes and fence keys are the
+// same; the Watches of a Keyspace's Stores share one etcd watch of the
+// whole prefix, <prefix>/, fanned out by election name, where each Store
+// of New watches its own key. The Keyspace keeps the newest value of each
+// record under the prefix in memory (an informer's cache), so that a Watch
+// from a version is told what changed since without a request; it merges
+// successive changes of a record that its reader has not taken yet into the
+// newest, never a deletion, and after a compaction removed what the shared
+// watch must replay, it reads the prefix again and tells each Watch the
+// current state of its record instead of ending it. The shared watch runs
+// while any of those Watches does. Read permission on the prefix is needed
+// for it: see Permissions.
+//
 // # When etcd restarts
 //
 // While the member the client talks to is down, requests fail once their
@@ -84,6 +101,10 @@
 //
 // With etcd authentication enabled, the client's user needs read and write
 // permission on the key (etcdctl role grant-permission <role> readwrite
-// <prefix>/<name>; with WithFenceKey, on <prefix>/<name>/term too). A refusal is reported as an error wrapping
-// store.ErrPermission that names the operation and the key.
+// <prefix>/<name>; with WithFenceKey, on <prefix>/<name>/term too). The
+// Stores of a Keyspace need, besides, read permission on the whole prefix
+// for their shared watch (etcdctl role grant-permission <role> --prefix
+// read <prefix>/). A refusal is reported as an error wrapping
+// store.ErrPermission that names the operation and the key (and, for the
+// shared watch, the prefix).
 package etcd

@@ -22,6 +22,18 @@ func (s *Store) wrap(op string, err error) error {
 	return fmt.Errorf("%s %s: %w", op, s, err)
 }
 
+// wrapShared adds the operation and the key to an error of a Keyspace's
+// shared watch, naming the prefix it watches, and classifies a refusal as
+// store.ErrPermission.
+func (s *Store) wrapShared(err error) error {
+	prefix := s.shared.prefix
+	if isPermission(err) {
+		return fmt.Errorf("watch %s: %w: etcd refused the shared watch of the prefix %q, which reads and watches every key under it; the client's user needs read permission on the prefix (etcdctl role grant-permission <role> --prefix read %s): %w",
+			s, store.ErrPermission, prefix, prefix, err)
+	}
+	return fmt.Errorf("watch %s: the shared watch of the prefix %q: %w", s, prefix, err)
+}
+
 // isPermission reports whether etcd refused a request for lack of rights,
 // or because the client's credentials are wrong or missing: retrying cannot
 // cure it. An expired auth token is not one of these: the client refreshes

@@ -8,7 +8,7 @@ import (
 	"github.com/incumbent-io/incumbent/store"
 )
 
-// Option changes a Store that New returns.
+// Option changes a Store that New or Keyspace.Store returns.
 type Option func(*Store)
 
 // WithFenceKey makes the Store keep the fence key <prefix>/<name>/term

@@ -104,8 +104,28 @@ func TestIsHolderFencesTheLeadersTransactions(t *testing.T) {
 // second takes over; the first term's guarded transaction now fails, and
 // the second's succeeds.
 func TestTheOldLeadersTransactionFailsAfterAHandOver(t *testing.T) {
-	ctx := testContext(t)
+	testTheOldLeadersTransactionFails(t, sharedClient(t), fencedStore)
+}
+
+// The same with the Stores of a Keyspace, whose Watches share one.
+func TestTheOldLeadersTransactionFailsAfterAHandOverInAKeyspace(t *testing.T) {
 	c := sharedClient(t)
+	ks, err := etcd.NewKeyspace(c, testPrefix(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testTheOldLeadersTransactionFails(t, c, func(t *testing.T, _ *clientv3.Client) *etcd.Store {
+		t.Helper()
+		s, err := ks.Store("lease", etcd.WithFenceKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func testTheOldLeadersTransactionFails(t *testing.T, c *clientv3.Client, fencedStore func(*testing.T, *clientv3.Client) *etcd.Store) {
+	ctx := testContext(t)
 	data := testPrefix(t) + "-data"
 	terms := make(chan *election.Term, 2)
 	start := func(id string) *election.Elector {

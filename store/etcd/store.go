@@ -21,8 +21,10 @@ const DefaultPrefix = "/incumbent/leases"
 // <prefix>/<name>. It is safe for concurrent use.
 type Store struct {
 	client   *clientv3.Client
+	name     string
 	key      string
 	fenceKey string // "" unless WithFenceKey
+	shared   *hub   // the Keyspace's shared watch; nil: Watch watches the key alone
 
 	mu   sync.Mutex
 	last revisionFields // the newest value read or written
@@ -38,7 +40,9 @@ type revisionFields struct {
 // New returns the Store of the election name, kept in the key
 // <prefix>/<name> through client, which the caller keeps and closes. An
 // empty prefix means DefaultPrefix. The prefix must start with "/" and not
-// end with one; the name may hold letters, digits, '.', '-' and '_'.
+// end with one; the name may hold letters, digits, '.', '-' and '_'. Each
+// Watch of the Store is an etcd watch of its key alone; the Stores of a
+// Keyspace share one watch of the prefix instead.
 func New(client *clientv3.Client, prefix, name string, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("etcd store: a client is required")
@@ -49,10 +53,15 @@ func New(client *clientv3.Client, prefix, name string, opts ...Option) (*Store, 
 	if err := validatePrefix(prefix); err != nil {
 		return nil, err
 	}
+	return newStore(client, prefix, name, opts)
+}
+
+// newStore returns the Store of name under a valid prefix.
+func newStore(client *clientv3.Client, prefix, name string, opts []Option) (*Store, error) {
 	if err := validateName(name); err != nil {
 		return nil, err
 	}
-	s := &Store{client: client, key: prefix + "/" + name}
+	s := &Store{client: client, name: name, key: prefix + "/" + name}
 	for _, o := range opts {
 		o(s)
 	}

@@ -96,9 +96,15 @@
 // # Watch
 //
 // Watch follows the folder with inotify (or the platform's equivalent,
-// through fsnotify) and reads the record on each change of NAME.json. When
-// no notification watch can be set up (for example the per-user inotify
-// limit is reached) or Options.Poll is set, it reads the record every
+// through fsnotify) and reads the record on each change of NAME.json. The
+// Watches of the Stores of one Dir share one notification watch of the
+// folder, fanned out to them by file name, which exists while any of them
+// runs; a Store that New returns has a Dir of its own. On Linux a user may
+// hold only fs.inotify.max_user_instances inotify instances (128 by
+// default) across all its processes, so a process that keeps many leases in
+// one folder makes their Stores with one Dir (OpenDir). When no
+// notification watch can be set up (for example the per-user inotify limit
+// is reached) or Options.Poll is set, a Watch reads the record every
 // Options.PollInterval instead. Either way a watch reports states, not
 // writes: changes made faster than the watch reads the file are coalesced
 // into the newest one. States are reported in order, the newest is always

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/incumbent-io/incumbent/store"
@@ -29,6 +28,7 @@ type Options struct {
 // concurrent use, and any number of Stores, in any number of processes of
 // one machine, may share one lease.
 type Store struct {
+	d        *Dir // the folder, whose notification watch the Store's Watches share
 	dir      string
 	name     string
 	path     string // the record
@@ -47,6 +47,11 @@ func New(dir, name string) (*Store, error) { return NewWithOptions(dir, name, Op
 // not writable by this process (that error wraps store.ErrPermission), or
 // when name is not a valid lease name (see ValidateName). It does not read or
 // create the record.
+//
+// The Store's folder is a Dir of its own: its Watches share one
+// notification watch of the folder, but no other Store's. A process that
+// keeps many leases in one folder makes their Stores with one Dir (OpenDir)
+// instead, so that they all share one.
 func NewWithOptions(dir, name string, opts Options) (*Store, error) {
 	if err := checkPlatform(); err != nil {
 		return nil, err
@@ -54,30 +59,11 @@ func NewWithOptions(dir, name string, opts Options) (*Store, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	if opts.PollInterval < 0 {
-		return nil, fmt.Errorf("file store: PollInterval must not be negative, got %v", opts.PollInterval)
-	}
-	if opts.PollInterval == 0 {
-		opts.PollInterval = DefaultPollInterval
-	}
-	if dir == "" {
-		return nil, errors.New("file store: a folder is required (file.DefaultDir gives the per-user default)")
-	}
-	abs, err := filepath.Abs(dir)
+	d, err := OpenDir(dir, opts)
 	if err != nil {
-		return nil, fmt.Errorf("file store: folder %q: %w", dir, err)
-	}
-	if err := ensureDir(abs); err != nil {
 		return nil, err
 	}
-	return &Store{
-		dir:      abs,
-		name:     name,
-		path:     filepath.Join(abs, name+".json"),
-		lockPath: filepath.Join(abs, name+".lock"),
-		tmpPath:  filepath.Join(abs, name+".json.tmp"),
-		opts:     opts,
-	}, nil
+	return d.Store(name)
 }
 
 // String names the record file, e.g. "file /home/u/.local/state/incumbent/db.json".

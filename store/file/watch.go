@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
 	"github.com/incumbent-io/incumbent/store"
 )
 
@@ -24,10 +22,12 @@ type seen struct {
 // file are coalesced into the newest, but a deletion is always reported,
 // including one followed at once by a re-creation; a deletion carries no
 // revision (zero: see the package documentation). It is notified by the
-// operating system, or reads the file every Options.PollInterval when
-// Options.Poll is set or notifications are unavailable. The channel is
-// closed when ctx ends, and after an event carrying Err when the record
-// becomes unreadable (a malformed record, say) or the folder goes away.
+// operating system, through the notification watch of the folder that it
+// shares with the other Watches of its Dir's Stores (see Dir), or reads the
+// file every Options.PollInterval when Options.Poll is set or notifications
+// are unavailable. The channel is closed when ctx ends, and after an event
+// carrying Err when the record becomes unreadable (a malformed record, say)
+// or the folder goes away.
 func (s *Store) Watch(ctx context.Context, after string) (<-chan store.Event, error) {
 	var base seen
 	if after != "" {
@@ -37,7 +37,7 @@ func (s *Store) Watch(ctx context.Context, after string) (<-chan store.Event, er
 		}
 		base = seen{exists: true, v: v}
 	}
-	w := s.notifier() // before the first read, so no change can slip between
+	sub := s.d.subscribe(filepath.Base(s.path)) // before the first read, so no change can slip between
 	if after == "" {
 		_, v, err := s.read()
 		switch {
@@ -45,45 +45,29 @@ func (s *Store) Watch(ctx context.Context, after string) (<-chan store.Event, er
 			base = seen{exists: true, v: v}
 		case errors.Is(err, store.ErrNotFound):
 		default:
-			if w != nil {
-				w.Close()
+			if sub != nil {
+				s.d.unsubscribe(sub)
 			}
 			return nil, fmt.Errorf("watch %s: %w", s, err)
 		}
 	}
 	out := make(chan store.Event)
-	go s.follow(ctx, w, base, out)
+	go s.follow(ctx, sub, base, out)
 	return out, nil
 }
 
-// notifier returns a watcher of the folder, or nil when the watch must poll.
-func (s *Store) notifier() *fsnotify.Watcher {
-	if s.opts.Poll {
-		return nil
-	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil // e.g. the per-user inotify limit: poll instead
-	}
-	if err := w.Add(s.dir); err != nil {
-		w.Close()
-		return nil
-	}
-	return w
-}
-
 // follow reports every new state of the record on out, until ctx ends or the
-// record cannot be read, then closes out.
-func (s *Store) follow(ctx context.Context, w *fsnotify.Watcher, base seen, out chan<- store.Event) {
+// record cannot be read, then closes out. It reads the record each time sub
+// wakes it, or every Options.PollInterval when sub is nil.
+func (s *Store) follow(ctx context.Context, sub *subscription, base seen, out chan<- store.Event) {
 	defer close(out)
 	var (
-		events <-chan fsnotify.Event
-		errs   <-chan error
-		tick   <-chan time.Time
+		wake <-chan struct{}
+		tick <-chan time.Time
 	)
-	if w != nil {
-		defer w.Close()
-		events, errs = w.Events, w.Errors
+	if sub != nil {
+		defer s.d.unsubscribe(sub)
+		wake = sub.wake
 	} else {
 		t := time.NewTicker(s.opts.PollInterval)
 		defer t.Stop()
@@ -125,28 +109,15 @@ func (s *Store) follow(ctx context.Context, w *fsnotify.Watcher, base seen, out 
 		base = seen{exists: true, v: v}
 		return send(store.Event{Record: rec})
 	}
-	record := filepath.Base(s.path)
 	for ok := check(); ok; {
 		select {
 		case <-ctx.Done():
 			return
-		case ev, open := <-events:
-			switch {
-			case !open:
-				ok = fail(errors.New("notifications stopped"))
-			case ev.Name == s.dir && ev.Has(fsnotify.Remove|fsnotify.Rename):
-				ok = fail(fmt.Errorf("folder %s was removed or renamed", s.dir))
-			case filepath.Base(ev.Name) == record:
-				ok = check()
-			}
-		case err, open := <-errs:
-			switch {
-			case !open:
-				ok = fail(errors.New("notifications stopped"))
-			case errors.Is(err, fsnotify.ErrEventOverflow):
-				ok = check() // events were lost: read the record instead
-			default:
+		case <-wake:
+			if err := s.d.broken(sub); err != nil {
 				ok = fail(err)
+			} else {
+				ok = check()
 			}
 		case <-tick:
 			ok = check()
