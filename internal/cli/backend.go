@@ -104,16 +104,24 @@ func openFile(ctx context.Context, c *common, names []string) ([]store.Store, er
 		}
 		dir = d
 	}
-	sts := make([]store.Store, len(names))
-	for i, name := range names {
+	for _, name := range names {
 		if err := file.ValidateName(name); err != nil {
 			return nil, usage(err)
 		}
-		st, err := file.New(dir, name)
-		switch {
-		case errors.Is(err, store.ErrPermission):
-			return nil, permissionDenied(err)
-		case err != nil:
+	}
+	// One folder: its leases' watches share one notifier (an inotify
+	// instance, of which a user has few).
+	d, err := file.OpenDir(dir, file.Options{})
+	switch {
+	case errors.Is(err, store.ErrPermission):
+		return nil, permissionDenied(err)
+	case err != nil:
+		return nil, usage(err)
+	}
+	sts := make([]store.Store, len(names))
+	for i, name := range names {
+		st, err := d.Store(name)
+		if err != nil {
 			return nil, usage(err)
 		}
 		sts[i] = st
@@ -128,8 +136,9 @@ func openEtcd(ctx context.Context, c *common, names []string) ([]store.Store, er
 		return nil, usagef("--backend etcd needs --etcd-endpoints (or INCUMBENT_ETCD_ENDPOINTS)")
 	}
 	var (
-		mu     sync.Mutex
-		client *clientv3.Client
+		mu       sync.Mutex
+		client   *clientv3.Client
+		keyspace *etcd.Keyspace // with several leases: one watch of the prefix for all
 	)
 	// connect makes the one client, on first success.
 	connect := func() (*clientv3.Client, error) {
@@ -142,6 +151,14 @@ func openEtcd(ctx context.Context, c *common, names []string) ([]store.Store, er
 		if err != nil {
 			return nil, err
 		}
+		if len(names) > 1 {
+			ks, err := etcd.NewKeyspace(cl, c.etcdPrefix)
+			if err != nil {
+				cl.Close()
+				return nil, err
+			}
+			keyspace = ks
+		}
 		client = cl
 		return cl, nil
 	}
@@ -150,6 +167,9 @@ func openEtcd(ctx context.Context, c *common, names []string) ([]store.Store, er
 			cl, err := connect()
 			if err != nil {
 				return nil, err
+			}
+			if keyspace != nil {
+				return keyspace.Store(name)
 			}
 			return etcd.New(cl, c.etcdPrefix, name)
 		}

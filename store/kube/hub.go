@@ -48,6 +48,7 @@ type hub struct {
 	synced    bool               // cache and rv reflect a list and the watch since
 	cache     map[string]*coordinationv1.Lease
 	rv        int64     // every change up to this revision is in cache
+	downSince time.Time // the list or watch has failed since, without a watch started
 	err       error     // the refusal of the last run (without fallback)
 	refusedAt time.Time // when err was set
 }
@@ -156,6 +157,10 @@ func (h *hub) add(ctx context.Context, s *subscriber) error {
 	return nil
 }
 
+// hubOutage is how long a hub that has listed keeps its subscribers while
+// it cannot watch.
+const hubOutage = 30 * time.Second
+
 // watchRetryForbidden is how long a refused shared watch (WatchNamespace)
 // keeps failing every Watch before it is tried again.
 const watchRetryForbidden = 5 * time.Minute
@@ -201,7 +206,7 @@ func (h *hub) drop(s *subscriber, abandon bool, err error) {
 	if h.count == 0 && h.running != nil {
 		h.running()
 		h.running = nil
-		h.synced, h.cache, h.rv = false, nil, 0
+		h.synced, h.cache, h.rv, h.downSince = false, nil, 0, time.Time{}
 	}
 }
 
@@ -358,6 +363,9 @@ func (h *hub) run(ctx context.Context) {
 			continue
 		}
 		started := h.clock()
+		h.mu.Lock()
+		h.downSince = time.Time{}
+		h.mu.Unlock()
 		h.follow(ctx, w)
 		w.Stop()
 		if h.clock().Sub(started) < h.restart && !sleepCtx(ctx, h.restart) {
@@ -404,13 +412,27 @@ func (h *hub) failed(ctx context.Context, err error) bool {
 		h.refuse(ctx, err)
 		return true
 	}
-	// Unreachable, credentials rejected, a server error: the subscribers
-	// are told, and each election reads its Lease (reporting why it cannot)
-	// and polls until it can follow again, as while any watch is down.
+	// A hub that has listed goes on from its revision while the API server
+	// cannot answer for a moment (overloaded, restarting): its subscribers
+	// keep what they know, rather than all reading at once. Credentials
+	// rejected, a hub that never listed, or an outage longer than
+	// hubOutage end every subscription: each election then reads its
+	// Lease, which reports why it cannot, and polls until it can follow
+	// again, as while any watch is down.
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if ctx.Err() != nil {
 		return true
+	}
+	now := h.clock()
+	if h.downSince.IsZero() {
+		h.downSince = now
+	}
+	if h.synced && !apierrors.IsUnauthorized(err) && now.Sub(h.downSince) < hubOutage {
+		h.mu.Unlock()
+		ok := sleepCtx(ctx, h.restart)
+		h.mu.Lock()
+		return !ok
 	}
 	broken := fmt.Errorf("watch leases in namespace %q: %w", h.ns, err)
 	for _, subs := range h.subs {

@@ -222,7 +222,7 @@ func (s *Store) Create(ctx context.Context, rec store.Record) (store.Record, err
 	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: s.namespace}}
 	s.apply(l, rec)
 	var got *coordinationv1.Lease
-	var refused error // without asking the API server
+	var refused error                   // without asking the API server
 	if k := s.seenNewer(""); k != nil { // without waiting for a request slot either
 		s.remember(k)
 		return store.Record{}, fmt.Errorf("create %s: %w: the shared watch has seen it, at resourceVersion %s", s, store.ErrConflict, k.ResourceVersion)
@@ -270,7 +270,7 @@ func (s *Store) Update(ctx context.Context, rec store.Record) (store.Record, err
 	}
 	urgent := !rec.Held() || (holder == rec.Holder && base.Annotations[AnnotationInstance] == rec.Instance)
 	var got *coordinationv1.Lease
-	var refused error // without asking the API server
+	var refused error                            // without asking the API server
 	if k := s.seenNewer(rec.Version); k != nil { // without waiting for a request slot either
 		s.remember(k)
 		return store.Record{}, fmt.Errorf("update %s: %w: the shared watch has seen resourceVersion %s, newer than %s", s, store.ErrConflict, k.ResourceVersion, rec.Version)
