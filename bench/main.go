@@ -35,7 +35,8 @@ type options struct {
 	scaleSizes            []int
 	scaleWindow           time.Duration
 	scaleLimit            time.Duration
-	scaleInterval         time.Duration // incumbent's second RenewInterval; 0: no such row
+	scaleInterval         time.Duration   // incumbent's second RenewInterval; 0: no such row
+	scaleSkip             map[string]bool // rows left out: "client-go", "incumbent", "incumbent-default"
 	scaleProfile          profile
 	footprintWindow       time.Duration
 	profiles              []profile
@@ -73,6 +74,7 @@ func parseFlags(args []string) (options, error) {
 	scaleWindow := fs.Duration("scale-window", 30*time.Second, "steady-state window for the scale profile")
 	scaleInterval := fs.Duration("scale-renew-interval", 5*time.Second, "incumbent's renew interval (election.Config.RenewInterval) in the scale profile's second incumbent row; 0 for no such row")
 	scaleLimit := fs.Duration("scale-limit", 5*time.Minute, "in the scale profile, how long to wait for every election to have a leader before counting those without")
+	skip := fs.String("scale-skip", "", "comma-separated rows of the scale profile to leave out: client-go, incumbent, incumbent-default (the row at the default renew interval)")
 	only := fs.String("only", "", "comma-separated sections to run ("+strings.Join(sections, ", ")+"); default all")
 	fpWindow := fs.Duration("footprint-window", 30*time.Second, "idle window for the sidecar footprint")
 	out := fs.String("out", "bench/results", "folder for the results")
@@ -82,7 +84,7 @@ func parseFlags(args []string) (options, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	o := options{samples: *samples, crashSamples: *crash, costWindow: *window, scaleWindow: *scaleWindow, footprintWindow: *fpWindow,
-		scaleLimit: *scaleLimit, scaleInterval: *scaleInterval, scaleProfile: defaultProfile,
+		scaleLimit: *scaleLimit, scaleInterval: *scaleInterval, scaleProfile: defaultProfile, scaleSkip: map[string]bool{},
 		profiles: []profile{defaultProfile, shortProfile}, out: *out}
 	if *quick {
 		o.samples, o.crashSamples, o.costWindow, o.scaleWindow, o.footprintWindow = 5, 2, 5*time.Second, 5*time.Second, 3*time.Second
@@ -103,6 +105,15 @@ func parseFlags(args []string) (options, error) {
 				return options{}, fmt.Errorf("-only: unknown section %q (want some of %s)", s, strings.Join(sections, ", "))
 			}
 			o.sections[s] = true
+		}
+	}
+	for _, r := range strings.Split(*skip, ",") {
+		switch r = strings.TrimSpace(r); r {
+		case "":
+		case "client-go", "incumbent", "incumbent-default":
+			o.scaleSkip[r] = true
+		default:
+			return options{}, fmt.Errorf("-scale-skip: unknown row %q: want client-go, incumbent or incumbent-default", r)
 		}
 	}
 	if p := o.scaleProfile; o.scaleInterval < 0 || o.scaleInterval+p.retry > p.renew {
@@ -134,10 +145,13 @@ func (o options) scaleSpecs(n int) []scaleSpec {
 	inc, longer, cg := base, base, base
 	inc.impl, longer.impl, cg.impl = "incumbent", "incumbent", "client-go"
 	longer.interval = o.scaleInterval
+	specs := []scaleSpec{inc, longer, cg}
 	if o.scaleInterval == 0 || o.scaleInterval == o.scaleProfile.retry {
-		return []scaleSpec{inc, cg}
+		specs = []scaleSpec{inc, cg}
 	}
-	return []scaleSpec{inc, longer, cg}
+	return slices.DeleteFunc(specs, func(sp scaleSpec) bool {
+		return o.scaleSkip[sp.impl] || (sp.interval == 0 && o.scaleSkip["incumbent-default"] && sp.impl == "incumbent")
+	})
 }
 
 // cannotRun says why spec cannot run on this machine, or "". The one
