@@ -61,7 +61,7 @@ func TestRenewIntervalPacesRenewalsAndRetryPeriodTheRetries(t *testing.T) {
 		leads(t, l)
 		synctest.Wait() // the first renewal, sent at once
 		t0 := time.Now()
-		time.Sleep(20 * time.Second)
+		time.Sleep(20 * time.Second) // virtual time: three renewals
 		synctest.Wait()
 		st.cut.Store(true)
 		lastSent := st.sentLast()

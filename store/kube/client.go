@@ -216,3 +216,20 @@ func (c *Client) known(namespace, name string) *coordinationv1.Lease {
 	}
 	return h.known(name)
 }
+
+// position returns the revision up to which the shared watch of namespace
+// has seen every change, or 0 when it does not run or has not listed.
+func (c *Client) position(namespace string) int64 {
+	c.mu.Lock()
+	h := c.hubs[namespace]
+	c.mu.Unlock()
+	if h == nil {
+		return 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.synced {
+		return 0
+	}
+	return h.rv
+}

@@ -24,13 +24,15 @@ import (
 
 // counting counts the requests made through a rest.Config, by method.
 type counting struct {
-	mu   sync.Mutex
-	seen map[string]int
+	mu      sync.Mutex
+	seen    map[string]int
+	counted chan struct{} // signalled after each request counted
 }
 
 func (c *counting) wrap(cfg *rest.Config) *rest.Config {
 	cfg = rest.CopyConfig(cfg)
 	c.seen = map[string]int{}
+	c.counted = make(chan struct{}, 1)
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			verb := r.Method
@@ -42,6 +44,10 @@ func (c *counting) wrap(cfg *rest.Config) *rest.Config {
 			c.mu.Lock()
 			c.seen[verb]++
 			c.mu.Unlock()
+			select {
+			case c.counted <- struct{}{}:
+			default:
+			}
 			return rt.RoundTrip(r)
 		})
 	}
@@ -117,9 +123,13 @@ func TestElectionsOfOneClientMakeNoReadsOfTheirOwn(t *testing.T) {
 	defer stop()
 	// Every first renewal has been sent once the shared watch told the
 	// terms' tokens; wait for those writes to have been counted.
-	deadline := time.Now().Add(30 * time.Second)
-	for cnt.counts()["PUT"] < n && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond) // polling a counter, not standing in for an event
+	deadline := time.After(30 * time.Second)
+	for cnt.counts()["PUT"] < n {
+		select {
+		case <-cnt.counted:
+		case <-deadline:
+			t.Fatalf("requests after 30s: %v; want at least %d PUT (first renewals)", cnt.counts(), n)
+		}
 	}
 	got := cnt.counts()
 	if got["GET"] != 0 || got["POST"] != n || got["LIST"] != 1 || got["WATCH"] != 1 || got["PUT"] < n {

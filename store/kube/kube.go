@@ -182,6 +182,15 @@ func (s *Store) do(ctx context.Context, urgent bool, request func() error) error
 	return request()
 }
 
+// sharedPosition is the revision up to which the Client's shared watch of
+// the namespace has seen every change, or 0 when there is none.
+func (s *Store) sharedPosition() int64 {
+	if s.client == nil {
+		return 0
+	}
+	return s.client.position(s.namespace)
+}
+
 // seenNewer returns the Lease as the Client's shared watch knows it, if
 // that is newer than version (or, for an empty version, if it knows one at
 // all): a write from that version would be refused by the API server, and
@@ -222,15 +231,17 @@ func (s *Store) Create(ctx context.Context, rec store.Record) (store.Record, err
 	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: s.namespace}}
 	s.apply(l, rec)
 	var got *coordinationv1.Lease
-	var refused error                   // without asking the API server
-	if k := s.seenNewer(""); k != nil { // without waiting for a request slot either
-		s.remember(k)
-		return store.Record{}, fmt.Errorf("create %s: %w: the shared watch has seen it, at resourceVersion %s", s, store.ErrConflict, k.ResourceVersion)
-	}
+	var refused error // without asking the API server
+	since := s.sharedPosition()
 	err := s.do(ctx, false, func() (err error) {
-		if k := s.seenNewer(""); k != nil {
+		// Created by another while this waited for its slot: the API
+		// server would refuse it (unless that Lease is deleted again since,
+		// when this is refused for nothing: the caller reads again, as
+		// after any conflict). A Lease the shared watch knew before this
+		// was called may be one that is gone already, so it does not count.
+		if k := s.seenNewer(strconv.FormatInt(since, 10)); since > 0 && k != nil {
 			s.remember(k)
-			refused = fmt.Errorf("create %s: %w: the shared watch has seen it, at resourceVersion %s", s, store.ErrConflict, k.ResourceVersion)
+			refused = fmt.Errorf("create %s: %w: the shared watch has seen it created meanwhile, at resourceVersion %s", s, store.ErrConflict, k.ResourceVersion)
 			return nil
 		}
 		got, err = s.leases.Create(ctx, l, metav1.CreateOptions{})
