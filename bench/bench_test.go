@@ -33,9 +33,30 @@ func TestQuickBenchmark(t *testing.T) {
 }
 
 func TestFlagsRejectBadInput(t *testing.T) {
-	for _, args := range [][]string{{"-samples", "0"}, {"-scale", "ten"}, {"-scale", "-3"}, {"-cost-window", "-1s"}, {"-nope"}} {
+	for _, args := range [][]string{{"-samples", "0"}, {"-scale", "ten"}, {"-scale", "-3"}, {"-cost-window", "-1s"}, {"-nope"}, {"-only", "scale"}} {
 		if _, err := parseFlags(args); err == nil {
 			t.Errorf("parseFlags(%q) accepted bad input", args)
 		}
 	}
+}
+
+// -only footprint measures the footprint alone and writes no files.
+func TestOnlyFootprint(t *testing.T) {
+	out := t.TempDir()
+	o, err := parseFlags([]string{"-only", "footprint", "-footprint-window", "1s", "-out", out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := run(o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(report, "## Footprint") || !strings.Contains(report, "| leader |") || !strings.Contains(report, "| follower |") ||
+		strings.Contains(report, "## Graceful hand-over") || strings.Contains(report, "## Scale") {
+		t.Errorf("report:\n%s", report)
+	}
+	if files, err := os.ReadDir(out); err != nil || len(files) > 0 {
+		t.Errorf("-only wrote %v (%v)", files, err)
+	}
+	t.Log("\n" + report)
 }

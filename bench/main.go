@@ -2,8 +2,9 @@
 // real kube-apiserver and etcd, in the same run, and writes a markdown table
 // and an SVG chart to bench/results/.
 //
-//	go run ./bench              # the full run (about 25 minutes)
-//	go run ./bench -quick       # a smoke run (about a minute)
+//	go run ./bench                  # the full run (about 25 minutes)
+//	go run ./bench -quick           # a smoke run (about a minute)
+//	go run ./bench -only footprint  # the sidecar's footprint only, printed, not written
 package main
 
 import (
@@ -32,6 +33,7 @@ type options struct {
 	footprintWindow       time.Duration
 	profiles              []profile
 	out                   string
+	only                  string // "footprint": that part alone, printed only
 }
 
 func main() {
@@ -58,11 +60,15 @@ func parseFlags(args []string) (options, error) {
 	scaleWindow := fs.Duration("scale-window", 30*time.Second, "steady-state window for the scale run")
 	fpWindow := fs.Duration("footprint-window", 30*time.Second, "idle window for the sidecar footprint")
 	out := fs.String("out", "bench/results", "folder for the results")
+	only := fs.String("only", "", "measure only this part (footprint) and print it, writing nothing to -out")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
+	if *only != "" && *only != "footprint" {
+		return options{}, fmt.Errorf("-only %q: the one part that runs alone is footprint", *only)
+	}
 	o := options{samples: *samples, crashSamples: *crash, costWindow: *window, scaleWindow: *scaleWindow, footprintWindow: *fpWindow,
-		profiles: []profile{defaultProfile, shortProfile}, out: *out}
+		profiles: []profile{defaultProfile, shortProfile}, out: *out, only: *only}
 	if *quick {
 		o.samples, o.crashSamples, o.costWindow, o.scaleWindow, o.footprintWindow = 5, 2, 5*time.Second, 5*time.Second, 3*time.Second
 		o.profiles = []profile{shortProfile}
@@ -112,6 +118,9 @@ func run(o options, progress io.Writer) (string, error) {
 	lease := func(kind string) string { seq++; return fmt.Sprintf("bench-%s-%d", kind, seq) }
 	say := func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) }
 
+	if o.only != "" {
+		o.profiles, o.scaleSizes = nil, nil
+	}
 	for _, p := range o.profiles {
 		for _, im := range impls {
 			say("graceful hand-over: %s, %s, %d samples", im.name(), p.name, o.samples)
@@ -151,6 +160,9 @@ func run(o options, progress io.Writer) (string, error) {
 	}
 	res.took = time.Since(res.started)
 	report := res.markdown()
+	if o.only != "" {
+		return report, nil
+	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return "", err
 	}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/incumbent-io/incumbent/internal/buildinfo"
 )
 
 type series struct {
@@ -51,25 +53,31 @@ func (r *results) markdown() string {
 	fmt.Fprintf(&b, "# incumbent vs client-go leaderelection\n\n")
 	fmt.Fprintf(&b, "Run %s, %v, on %d CPUs, %s; one real kube-apiserver v1.37.2 + etcd v3.6.16 on loopback; 3 candidates per election; client-go v0.37.2 with ReleaseOnCancel.\n\n",
 		r.started.UTC().Format(time.RFC3339), r.took.Round(time.Second), runtime.NumCPU(), runtime.Version())
-	fmt.Fprintf(&b, "## Graceful hand-over\n\nLeader's context cancelled → next leader's term started.\n\n")
-	fmt.Fprintf(&b, "| profile | implementation | samples | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|\n")
-	for _, s := range r.graceful {
-		x := slices.Sorted(slices.Values(s.samples))
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s |\n", s.profile, s.impl, len(x),
-			ms(quantile(x, .5)), ms(quantile(x, .9)), ms(quantile(x, .99)), ms(x[len(x)-1]))
+	if len(r.graceful) > 0 {
+		fmt.Fprintf(&b, "## Graceful hand-over\n\nLeader's context cancelled → next leader's term started.\n\n")
+		fmt.Fprintf(&b, "| profile | implementation | samples | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|\n")
+		for _, s := range r.graceful {
+			x := slices.Sorted(slices.Values(s.samples))
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s |\n", s.profile, s.impl, len(x),
+				ms(quantile(x, .5)), ms(quantile(x, .9)), ms(quantile(x, .99)), ms(x[len(x)-1]))
+		}
+		fmt.Fprintf(&b, "\n![hand-over latency](CHART)\n\n")
 	}
-	fmt.Fprintf(&b, "\n![hand-over latency](CHART)\n\n")
-	fmt.Fprintf(&b, "## Crash take-over\n\nLeader's connection to the API server cut (it cannot release) → next leader's term started, minus leaseDuration. Negative: the follower had last seen a renewal up to one retry period before the cut.\n\n")
-	fmt.Fprintf(&b, "| profile | implementation | samples | p50 | p99 | max |\n|---|---|---|---|---|---|\n")
-	for _, s := range r.crash {
-		x := slices.Sorted(slices.Values(s.samples))
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s |\n", s.profile, s.impl, len(x),
-			ms(quantile(x, .5)), ms(quantile(x, .99)), ms(x[len(x)-1]))
+	if len(r.crash) > 0 {
+		fmt.Fprintf(&b, "## Crash take-over\n\nLeader's connection to the API server cut (it cannot release) → next leader's term started, minus leaseDuration. Negative: the follower had last seen a renewal up to one retry period before the cut.\n\n")
+		fmt.Fprintf(&b, "| profile | implementation | samples | p50 | p99 | max |\n|---|---|---|---|---|---|\n")
+		for _, s := range r.crash {
+			x := slices.Sorted(slices.Values(s.samples))
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s |\n", s.profile, s.impl, len(x),
+				ms(quantile(x, .5)), ms(quantile(x, .99)), ms(x[len(x)-1]))
+		}
 	}
-	fmt.Fprintf(&b, "\n## API cost\n\nLease requests per minute received by the API server (its `apiserver_request_total`), quiet steady state: one leader alone, then two followers added.\n\n")
-	fmt.Fprintf(&b, "| profile | implementation | leader | per follower |\n|---|---|---|---|\n")
-	for _, c := range r.cost {
-		fmt.Fprintf(&b, "| %s | %s | %.1f | %.1f |\n", c.profile, c.impl, c.leaderPerMin, c.followerPerMin)
+	if len(r.cost) > 0 {
+		fmt.Fprintf(&b, "\n## API cost\n\nLease requests per minute received by the API server (its `apiserver_request_total`), quiet steady state: one leader alone, then two followers added.\n\n")
+		fmt.Fprintf(&b, "| profile | implementation | leader | per follower |\n|---|---|---|---|\n")
+		for _, c := range r.cost {
+			fmt.Fprintf(&b, "| %s | %s | %.1f | %.1f |\n", c.profile, c.impl, c.leaderPerMin, c.followerPerMin)
+		}
 	}
 	if len(r.scale) > 0 {
 		fmt.Fprintf(&b, "\n## Scale\n\nN elections × 3 candidates started at once, default timings; then a steady-state window.\n\n")
@@ -83,7 +91,7 @@ func (r *results) markdown() string {
 		}
 	}
 	if len(r.footprint) > 0 {
-		fmt.Fprintf(&b, "\n## Footprint\n\nThe `incumbent run` sidecar (binary %.1f MiB, not stripped), idle with default timings, read from /proc.\n\n", r.binMiB)
+		fmt.Fprintf(&b, "\n## Footprint\n\nThe `incumbent run` sidecar (binary %.1f MiB, built as released: static, stripped, -tags %s), idle with default timings and the status API on, read from /proc.\n\n", r.binMiB, buildinfo.ReleaseTags)
 		fmt.Fprintf(&b, "| role | RSS | CPU (one core) |\n|---|---|---|\n")
 		for _, f := range r.footprint {
 			fmt.Fprintf(&b, "| %s | %.1f MiB | %.2f %% |\n", f.role, f.rssMiB, f.cpuPct)
