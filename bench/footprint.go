@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/incumbent-io/incumbent/internal/buildinfo"
 )
 
 // footprintResult is the idle cost of one sidecar process.
@@ -25,9 +27,9 @@ type footprintResult struct {
 	cpuPct float64 // of one core
 }
 
-// footprint builds the incumbent binary, runs an idle leader and an idle
-// follower with default timings, and reads their memory and CPU from /proc
-// over window.
+// footprint builds the incumbent binary as it is released, runs an idle
+// leader and an idle follower with default timings and the status API on,
+// and reads their memory and CPU from /proc over window.
 func footprint(admin *rest.Config, ns string, window time.Duration) (binMiB float64, out []footprintResult, err error) {
 	dir, err := os.MkdirTemp("", "incumbent-bench-")
 	if err != nil {
@@ -35,8 +37,11 @@ func footprint(admin *rest.Config, ns string, window time.Duration) (binMiB floa
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "incumbent")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/incumbent")
+	// As hack/internal/dist builds the release binaries and the image
+	// (less its reproducibility flags, which change no code).
+	build := exec.Command("go", "build", "-trimpath", "-tags="+buildinfo.ReleaseTags, "-ldflags=-s -w", "-o", bin, "./cmd/incumbent")
 	build.Dir, build.Stderr = moduleRoot(), os.Stderr
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if err := build.Run(); err != nil {
 		return 0, nil, fmt.Errorf("build incumbent: %w", err)
 	}
@@ -56,8 +61,10 @@ func footprint(admin *rest.Config, ns string, window time.Duration) (binMiB floa
 		}
 	}()
 	for i, role := range []string{"leader", "follower"} {
+		// The status API on a port of its own (the default 127.0.0.1:4040
+		// is one per machine); no control endpoint, as outside a pod.
 		cmd := exec.Command(bin, "run", "--kubeconfig", kubeconfig, "-n", ns, "--lease", lease,
-			"--identity", role, "--http-addr", "", "--control-addr", "", "--log-format", "json")
+			"--identity", role, "--http-addr", "127.0.0.1:0", "--control-addr", "", "--log-format", "json")
 		stderr, err := cmd.StderrPipe()
 		if err != nil {
 			return 0, nil, err

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/incumbent-io/incumbent/internal/buildinfo"
 )
 
 type series struct {
@@ -80,7 +82,7 @@ func (r *results) markdown() string {
 		scaleMarkdown(&b, r.scale)
 	}
 	if len(r.footprint) > 0 {
-		fmt.Fprintf(&b, "## Footprint\n\nThe `incumbent run` sidecar (binary %.1f MiB, not stripped), idle with default timings, read from /proc.\n\n", r.binMiB)
+		fmt.Fprintf(&b, "## Footprint\n\nThe `incumbent run` sidecar (binary %.1f MiB, built as released: static, stripped, -tags %s), idle with default timings and the status API on, read from /proc.\n\n", r.binMiB, buildinfo.ReleaseTags)
 		fmt.Fprintf(&b, "| role | RSS | CPU (one core) |\n|---|---|---|\n")
 		for _, f := range r.footprint {
 			fmt.Fprintf(&b, "| %s | %.1f MiB | %.2f %% |\n", f.role, f.rssMiB, f.cpuPct)

@@ -180,7 +180,7 @@ func (o *Options) policyObjects(namespaces []string) ([]*yaml.Node, error) {
 		"HostNetworkMessage": "the Pod runs on the host's network (hostNetwork: true), so incumbent's ports " + strings.Join(ports, ", ") +
 			" would be the node's own: print the policy with --host-network if they are free on every node",
 	}
-	text, err := execTemplate("policy", policyTemplate, data)
+	text, err := expand("policy", policyTemplate, data)
 	if err != nil {
 		return nil, err
 	}

@@ -1,12 +1,10 @@
 package inject
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
-	"text/template"
 
 	yaml "go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
@@ -76,14 +74,15 @@ volumeMounts:
 `
 
 // securityContext is what PodSecurity's restricted profile asks of a
-// container; the image runs as the numeric user 65532.
-const securityContext = `{{define "securityContext"}}# As PodSecurity's restricted profile asks; the image runs as 65532.
+// container; the image runs as the numeric user 65532. The templates
+// include it with {{template "securityContext"}}.
+const securityContext = `# As PodSecurity's restricted profile asks; the image runs as 65532.
 securityContext:
   allowPrivilegeEscalation: false
   readOnlyRootFilesystem: true
   runAsNonRoot: true
   capabilities: {drop: [ALL]}
-  seccompProfile: {type: RuntimeDefault}{{end}}`
+  seccompProfile: {type: RuntimeDefault}`
 
 // installerTemplate is exec mode's init container.
 const installerTemplate = `# Copies the incumbent binary out of its image (which holds nothing else)
@@ -123,8 +122,6 @@ name: {{.BinVolume}}
 emptyDir: {}
 `
 
-var templates = template.Must(template.New("securityContext").Funcs(template.FuncMap{"q": quote}).Parse(securityContext))
-
 // quote writes a string as a YAML (JSON) double-quoted scalar.
 func quote(s string) string {
 	b, _ := json.Marshal(s)
@@ -148,24 +145,11 @@ func (o *Options) data() shapeData {
 
 // render executes one template into a node.
 func (o *Options) render(name, text string) (*yaml.Node, error) {
-	s, err := execTemplate(name, text, o.data())
+	s, err := expand(name, text, o.data())
 	if err != nil {
 		return nil, err
 	}
 	return parseNode(s)
-}
-
-// execTemplate executes a template (which may use "securityContext").
-func execTemplate(name, text string, data any) (string, error) {
-	t, err := template.Must(templates.Clone()).New(name).Parse(text)
-	if err != nil {
-		return "", fmt.Errorf("internal template %s: %w", name, err)
-	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, data); err != nil {
-		return "", fmt.Errorf("internal template %s: %w", name, err)
-	}
-	return b.String(), nil
 }
 
 // argsNode returns args as a sequence node, each with its comment.

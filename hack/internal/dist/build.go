@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/incumbent-io/incumbent/internal/buildinfo"
 )
 
 // Builder cross-compiles the incumbent binary, at most once per platform.
@@ -94,10 +96,10 @@ func (b *Builder) BinaryArchive(ctx context.Context, p Platform, name string) ([
 }
 
 // BuildArgs are the go command's arguments for a reproducible, stripped,
-// static build of Package into out.
+// static build of Package into out, with buildinfo.ReleaseTags.
 func BuildArgs(s Stamp, out string) []string {
 	ldflags := fmt.Sprintf("-s -w -buildid= -X main.version=%s -X main.revision=%s", s.Version, s.Revision)
-	return []string{"build", "-trimpath", "-buildvcs=false", "-ldflags=" + ldflags, "-o", out, Package}
+	return []string{"build", "-trimpath", "-buildvcs=false", "-tags=" + buildinfo.ReleaseTags, "-ldflags=" + ldflags, "-o", out, Package}
 }
 
 // BuildEnv is environ with what decides the output pinned: the platform,

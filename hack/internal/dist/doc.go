@@ -11,7 +11,8 @@
 //
 //   - binaries: CGO_ENABLED=0, -trimpath, -buildvcs=false (the commit is
 //     stamped with -X instead), -ldflags=-buildid=, GOFLAGS cleared, and
-//     GOAMD64/GOARM64 pinned to their defaults, whatever the environment;
+//     GOAMD64/GOARM64 pinned to their defaults, whatever the environment
+//     (and -tags buildinfo.ReleaseTags, which only leave code out);
 //   - every timestamp (file modification times, the image's created time
 //     and label) is the commit time, or SOURCE_DATE_EPOCH when set;
 //   - tar entries are written in a fixed order with fixed owners and modes
