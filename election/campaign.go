@@ -83,6 +83,7 @@ type campaigner struct {
 	races   int       // acquisition races lost in a row
 	retryAt time.Time // no acquisition before, after a failed one
 	hold    holdBack
+	waited  bool // after a failed acquisition, waited once for the watch rather than read
 
 	over bool // the campaign ended, with:
 	term *Term
@@ -153,20 +154,25 @@ func (e *Elector) step(ctx context.Context, c *campaigner) (wake time.Duration, 
 		c.races++
 		switch latest := e.tracker.latest(); {
 		case latest.exists != o.exists || latest.rec.Version != o.rec.Version:
-			c.o = latest
-		case e.tracker.following():
+			c.o, c.waited = latest, false
+		case e.tracker.following() && !c.waited:
 			// The shared watch will tell the winner's write: wait for
-			// it rather than read.
+			// it once rather than read (a stale or stalled watch is read
+			// past the next time).
+			c.waited = true
 			return e.cfg.RetryPeriod, false
 		default:
-			c.fresh = false
+			c.fresh, c.waited = false, false
 		}
 	default:
 		// Not a race (e.g. the Lease's namespace does not exist), or
 		// racing without end: do not spin.
 		e.log.Warn("cannot acquire the lease; retrying", "err", err, "retry_in", e.cfg.RetryPeriod)
 		c.races = 0
-		c.fresh = e.tracker.following() // else read before deciding again
+		// Read before deciding again, unless the record is followed and
+		// this is the first failure in a row.
+		c.fresh = e.tracker.following() && !c.waited
+		c.waited = c.fresh
 		c.retryAt = e.clock.Now().Add(e.cfg.RetryPeriod)
 		return e.cfg.RetryPeriod, false
 	}
@@ -222,10 +228,10 @@ func (e *Elector) take(ctx context.Context, o observation) (*Term, store.Record,
 	next := store.Record{Holder: e.cfg.Identity, Instance: e.instance, LeaseDuration: e.cfg.LeaseDuration,
 		AcquireTime: now, RenewTime: now}
 	// An acquisition may wait longer than other calls (in a process of
-	// many elections, it may queue behind others' in its store): up to
-	// RenewDeadline, after which the term it would start, counted from
-	// before it was sent, would be over already.
-	cctx, cancel := context.WithTimeout(ctx, e.cfg.RenewDeadline)
+	// many elections, it may queue behind others' in its store), but not
+	// so long that the term it starts, counted from before it was sent,
+	// would be left less than a renew interval.
+	cctx, cancel := context.WithTimeout(ctx, max(e.callTimeout(), e.cfg.RenewDeadline-e.cfg.RenewInterval))
 	defer cancel()
 	var got store.Record
 	var err error

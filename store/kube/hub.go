@@ -46,6 +46,7 @@ type hub struct {
 	count     int
 	running   context.CancelFunc // nil while stopped
 	synced    bool               // cache and rv reflect a list and the watch since
+	listed    bool               // this run has listed (its cache, if not synced, is being relisted)
 	cache     map[string]*coordinationv1.Lease
 	rv        int64     // every change up to this revision is in cache
 	downSince time.Time // the list or watch has failed since, without a watch started
@@ -206,7 +207,7 @@ func (h *hub) drop(s *subscriber, abandon bool, err error) {
 	if h.count == 0 && h.running != nil {
 		h.running()
 		h.running = nil
-		h.synced, h.cache, h.rv, h.downSince = false, nil, 0, time.Time{}
+		h.synced, h.listed, h.cache, h.rv, h.downSince = false, false, nil, 0, time.Time{}
 	}
 }
 
@@ -363,9 +364,6 @@ func (h *hub) run(ctx context.Context) {
 			continue
 		}
 		started := h.clock()
-		h.mu.Lock()
-		h.downSince = time.Time{}
-		h.mu.Unlock()
 		h.follow(ctx, w)
 		w.Stop()
 		if h.clock().Sub(started) < h.restart && !sleepCtx(ctx, h.restart) {
@@ -428,7 +426,7 @@ func (h *hub) failed(ctx context.Context, err error) bool {
 	if h.downSince.IsZero() {
 		h.downSince = now
 	}
-	if h.synced && !apierrors.IsUnauthorized(err) && now.Sub(h.downSince) < hubOutage {
+	if h.listed && !apierrors.IsUnauthorized(err) && now.Sub(h.downSince) < hubOutage {
 		h.mu.Unlock()
 		ok := sleepCtx(ctx, h.restart)
 		h.mu.Lock()
@@ -490,7 +488,7 @@ func (h *hub) resync(ctx context.Context, list *coordinationv1.LeaseList) {
 		return
 	}
 	old, first := h.cache, h.cache == nil
-	h.cache, h.rv, h.synced = cache, rv, true
+	h.cache, h.rv, h.synced, h.listed = cache, rv, true, true
 	for name, subs := range h.subs {
 		for s := range subs {
 			if first || !s.primed {
@@ -547,6 +545,7 @@ func (h *hub) apply(ctx context.Context, typ watch.EventType, l *coordinationv1.
 		return
 	}
 	h.rv = max(h.rv, rev)
+	h.downSince = time.Time{} // the watch delivers
 	switch typ {
 	case watch.Added, watch.Modified:
 		h.cache[name] = l

@@ -21,7 +21,12 @@ type inflight struct {
 	free   int
 	urgent []chan struct{}
 	normal []chan struct{}
+	run    int // urgent grants in a row while others wait
 }
+
+// urgentRun is how many urgent requests in a row may go before a waiting
+// other one gets a turn: renewals go first, but cannot starve the rest.
+const urgentRun = 8
 
 func newInflight(n int) *inflight { return &inflight{free: n} }
 
@@ -62,14 +67,23 @@ func (f *inflight) acquire(ctx context.Context, urgent bool) error {
 }
 
 // release gives a slot back, to the first urgent waiter, else the first
-// other one.
+// other one; after urgentRun urgent ones in a row, to a waiting other one.
 func (f *inflight) release() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, queue := range []*[]chan struct{}{&f.urgent, &f.normal} {
+	order := []*[]chan struct{}{&f.urgent, &f.normal}
+	if f.run >= urgentRun && len(f.normal) > 0 {
+		order = []*[]chan struct{}{&f.normal, &f.urgent}
+	}
+	for _, queue := range order {
 		if len(*queue) > 0 {
 			next := (*queue)[0]
 			*queue = (*queue)[1:]
+			if queue == &f.urgent && len(f.normal) > 0 {
+				f.run++
+			} else {
+				f.run = 0
+			}
 			close(next)
 			return
 		}

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -75,8 +76,9 @@ type Store struct {
 	leases    LeaseClient
 	namespace string
 	name      string
-	podUID    string  // Options.PodUID
-	client    *Client // nil for NewForClient
+	podUID    string      // Options.PodUID
+	client    *Client     // nil for NewForClient
+	holding   atomic.Bool // the last write of this Store named a holder
 
 	mu     sync.Mutex
 	recent [2]*coordinationv1.Lease // the last Leases read or written, newest last
@@ -159,10 +161,12 @@ func (s *Store) Get(ctx context.Context) (store.Record, error) {
 	return s.record("get", l)
 }
 
-// get reads the Lease, in one of the Client's request slots.
+// get reads the Lease, in one of the Client's request slots: an urgent
+// one while this Store holds the Lease (its last write named a holder: the
+// leader's re-reads in its renewals and release).
 func (s *Store) get(ctx context.Context) (*coordinationv1.Lease, error) {
 	var l *coordinationv1.Lease
-	err := s.do(ctx, false, func() (err error) {
+	err := s.do(ctx, s.holding.Load(), func() (err error) {
 		l, err = s.leases.Get(ctx, s.name, metav1.GetOptions{})
 		return err
 	})
@@ -233,7 +237,7 @@ func (s *Store) Create(ctx context.Context, rec store.Record) (store.Record, err
 	var got *coordinationv1.Lease
 	var refused error // without asking the API server
 	since := s.sharedPosition()
-	err := s.do(ctx, false, func() (err error) {
+	err := s.do(ctx, s.holding.Load(), func() (err error) {
 		// Created by another while this waited for its slot: the API
 		// server would refuse it (unless that Lease is deleted again since,
 		// when this is refused for nothing: the caller reads again, as
@@ -253,6 +257,7 @@ func (s *Store) Create(ctx context.Context, rec store.Record) (store.Record, err
 	if err != nil {
 		return store.Record{}, s.wrap("create", err)
 	}
+	s.holding.Store(rec.Held())
 	s.remember(got)
 	return s.record("create", got)
 }
@@ -308,6 +313,7 @@ func (s *Store) Update(ctx context.Context, rec store.Record) (store.Record, err
 	if err != nil {
 		return store.Record{}, s.wrap("update", err)
 	}
+	s.holding.Store(rec.Held())
 	s.remember(got)
 	return s.record("update", got)
 }
